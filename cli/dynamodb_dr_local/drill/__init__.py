@@ -1,0 +1,1 @@
+"""The local DR drill: the whole system exercised on the embedded emulator."""

@@ -1,0 +1,133 @@
+"""The embedded AWS emulator: moto, in process, with the project's handlers wired in."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from dynamodb_dr.aws import AwsClients
+from dynamodb_dr_local.emulator.handlers import HandlerRouter
+from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+
+EMULATOR_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - emulator placeholder, not a secret
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    # botocore's account-based endpoints break dynamodbstreams calls against moto.
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+}
+
+
+def _no_wait(self: Any, env: Any, wait_seconds: int) -> None:
+    return None
+
+
+class _InstantTime:
+    """Stands in for the `time` module inside moto's Step Functions retrier: no real sleeping."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        import time
+
+        return getattr(time, name)
+
+
+class Patches:
+    """moto internals we hook (pinned moto version: see pyproject.toml)."""
+
+    def __init__(self, router: HandlerRouter) -> None:
+        self._router = router
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def _set(self, owner: Any, name: str, value: Any) -> None:
+        self._saved.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+    def install(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
+        router = self._router
+
+        def invoke(function: Any, event: str | None = None) -> tuple[str, bool, str]:
+            return router.invoke(function, event)
+
+        self._set(LambdaFunction, "_invoke_lambda", invoke)
+        self._set(wait_function.WaitFunction, "_wait_interval", _no_wait)
+        self._set(retrier_decl, "time", _InstantTime())
+
+    def uninstall(self) -> None:
+        while self._saved:
+            owner, name, value = self._saved.pop()
+            setattr(owner, name, value)
+
+
+class Emulator:
+    """An emulated AWS account. Use as a context manager:
+
+    with Emulator() as emu:
+        stack = emu.deploy(parameters={"ProtectedTables": "customers"})
+        emu.clients.client("lambda").invoke(FunctionName=stack.physical("BackupFunction"), ...)
+    """
+
+    def __init__(self, region: str = REGION) -> None:
+        self.region = region
+        self.router = HandlerRouter()
+        self.clients = AwsClients(region_name=region, max_attempts=2)
+        self._patches = Patches(self.router)
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_stdout: Any = None
+
+    def __enter__(self) -> Emulator:
+        from moto import mock_aws
+
+        for key, value in EMULATOR_ENV.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+        if self.region != REGION:
+            os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"] = self.region
+        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+            self._saved_env[key] = os.environ.pop(key, None)
+        # moto skips AWS::Scheduler::Schedule on stack create: the emulator fires ticks itself.
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::Scheduler::Schedule")
+        self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
+        self._mock.start()
+        self._patches.install()
+        self._saved_stdout, sys.stdout = sys.stdout, self.router.sink_for(sys.stdout)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout = self._saved_stdout
+        self._patches.uninstall()
+        self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def deploy(
+        self,
+        parameters: dict[str, str],
+        *,
+        stack_name: str = "dynamodb-dr",
+        template_path: Path = DEFAULT_TEMPLATE,
+    ) -> DeployedStack:
+        return deploy_stack(
+            self.clients, self.router, stack_name=stack_name, parameters=parameters, template_path=template_path
+        )

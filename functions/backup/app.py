@@ -1,0 +1,67 @@
+"""Scheduled backup: keep PITR on, take one on-demand backup per tick, prune by retention."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dynamodb_dr.aws import AwsClients
+from dynamodb_dr.backup import BackupDependencies, BackupRunReport, run_backups
+from dynamodb_dr.config import Settings, resolve_policies
+from dynamodb_dr.dynamo import DynamoControl
+from dynamodb_dr.errors import BackupRunFailed
+from dynamodb_dr.events import ScheduleTick
+from dynamodb_dr.ledger import BackupLedger
+from dynamodb_dr.observability import emit_table_metrics
+from dynamodb_dr.registry import TableRegistry
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    tick = parse(event=event, model=ScheduleTick)
+    settings = Settings.from_env(os.environ)
+    clients = AwsClients()
+    registry = TableRegistry(settings, clients.client("ssm"))
+    policies = resolve_policies(settings, registry.policy_document())
+    deps = BackupDependencies(
+        registry=registry,
+        dynamo=DynamoControl(clients.client("dynamodb")),
+        ledger=BackupLedger(clients.client("dynamodb"), settings.state_table),
+    )
+    report = run_backups(tick, settings, policies, deps)
+    _publish(report, settings)
+    metrics.add_metric(name="BackupRunTablesFailed", unit=MetricUnit.Count, value=len(report.failed_tables))
+    if report.failed_tables:
+        raise BackupRunFailed(f"backup run {report.tick} failed for tables {report.failed_tables}")
+    return {"tick": report.tick, "tables": [asdict(t) for t in report.tables]}
+
+
+def _publish(report: BackupRunReport, settings: Settings) -> None:
+    for result in report.tables:
+        log = logger.info if result.ok else logger.error
+        log("table protected" if result.ok else "table failed", extra={"result": asdict(result)})
+        emit_table_metrics(
+            settings.metrics_namespace,
+            metrics.service or "dynamodb-dr",
+            result.logical_name,
+            {
+                "BackupsCreated": 1 if result.backup == "created" else 0,
+                "BackupsDeleted": len(result.deleted),
+                "BackupsKept": result.kept,
+                "BackupFailures": 0 if result.ok else 1,
+                "PitrRepaired": 1 if result.pitr == "repaired" else 0,
+                "PitrDisabled": 1 if result.pitr == "disabled" else 0,
+            },
+        )

@@ -1,0 +1,119 @@
+"""Endpoint-aware boto3 client factory and translation of AWS errors into named errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from dynamodb_dr import errors
+
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "TableNotFoundException"})
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"})
+LIMIT_CODES = frozenset({"LimitExceededException", "BackupInUseException"})
+
+
+@dataclass
+class AwsClients:
+    """Creates boto3 clients lazily, once per service.
+
+    `endpoint_url` (or the standard AWS_ENDPOINT_URL variables boto3 reads itself) points every
+    client at an emulator; `session` lets tests inject credentials or a region.
+    """
+
+    region_name: str | None = None
+    endpoint_url: str | None = None
+    session: Any = None
+    max_attempts: int = 5
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str) -> Any:
+        if service not in self._cache:
+            import boto3
+            from botocore.config import Config
+
+            session = self.session or boto3.session.Session(region_name=self.region_name)
+            config = Config(
+                retries={"mode": "standard", "max_attempts": self.max_attempts},
+                connect_timeout=5,
+                read_timeout=30,
+                user_agent_extra="dynamodb-dr",
+            )
+            kwargs: dict[str, Any] = {"config": config}
+            if self.endpoint_url:
+                kwargs["endpoint_url"] = self.endpoint_url
+            self._cache[service] = session.client(service, **kwargs)
+        return self._cache[service]
+
+
+    def session_resource(self, service: str) -> Any:
+        """A boto3 resource (high-level API) on the same session and endpoint."""
+        import boto3
+
+        session = self.session or boto3.session.Session(region_name=self.region_name)
+        kwargs: dict[str, Any] = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
+        return session.resource(service, **kwargs)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", type(exc).__name__))
+    return type(exc).__name__
+
+
+def translate(exc: Exception, *, table: str | None = None) -> errors.DynamoDbDrError:
+    """Map a botocore error onto the tool's named errors."""
+    if isinstance(exc, errors.DynamoDbDrError):
+        return exc
+    code = error_code(exc)
+    message = f"{code}: {exc}"
+    if code in NOT_FOUND_CODES:
+        return errors.TableNotFound(message, table=table)
+    if code in ACCESS_DENIED_CODES:
+        return errors.AccessDenied(message, table=table)
+    if code in LIMIT_CODES:
+        return errors.LimitExceeded(message, table=table)
+    if code in TRANSIENT_CODES or _is_connection_error(exc):
+        return errors.TransientAwsError(message, table=table)
+    return errors.AwsCallFailed(message, table=table)
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import ReadTimeoutError
+    except ImportError:  # pragma: no cover - botocore is always present at runtime
+        return False
+    return isinstance(exc, BotoConnectionError | ReadTimeoutError)
+
+
+@contextmanager
+def aws_errors(*, table: str | None = None) -> Iterator[None]:
+    """Re-raise AWS client errors inside the block as named errors."""
+    try:
+        yield
+    except errors.DynamoDbDrError:
+        raise
+    except Exception as exc:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError | BotoCoreError):
+            raise translate(exc, table=table) from exc
+        raise

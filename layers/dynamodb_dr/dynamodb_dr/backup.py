@@ -1,0 +1,160 @@
+"""Scheduled protection run: PITR guard, one on-demand backup per tick, retention pruning."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from dynamodb_dr.config import ResolvedPolicies, Settings, TablePolicy
+from dynamodb_dr.dynamo import BackupSummary, DynamoControl
+from dynamodb_dr.errors import DynamoDbDrError, TableNotProtected
+from dynamodb_dr.events import ScheduleTick
+from dynamodb_dr.ledger import BackupLedger, BackupRecord
+from dynamodb_dr.registry import TableRegistry
+
+logger = logging.getLogger(__name__)
+
+BACKUP_NAME_PREFIX = "ddbdr-"
+
+
+def backup_name(logical_name: str, tick: ScheduleTick) -> str:
+    """Sortable, unique per table and tick: ddbdr-<table>-<YYYYMMDDTHHMMSSZ>."""
+    return f"{BACKUP_NAME_PREFIX}{logical_name}-{tick.tick_id}"
+
+
+@dataclass
+class TableBackupResult:
+    logical_name: str
+    live_table: str | None = None
+    pitr: str = "unknown"  # enabled | repaired | disabled
+    backup: str = "skipped"  # created | exists | in-progress | disabled | skipped
+    backup_name: str | None = None
+    deleted: list[str] = field(default_factory=list)
+    kept: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class BackupRunReport:
+    tick: str
+    tables: list[TableBackupResult]
+
+    @property
+    def failed_tables(self) -> list[str]:
+        return [t.logical_name for t in self.tables if not t.ok]
+
+
+@dataclass
+class BackupDependencies:
+    registry: TableRegistry
+    dynamo: DynamoControl
+    ledger: BackupLedger
+
+
+def run_backups(
+    tick: ScheduleTick, settings: Settings, policies: ResolvedPolicies, deps: BackupDependencies
+) -> BackupRunReport:
+    """Protect every table (or the tick's subset). One table's failure never stops the others."""
+    names = tick.tables or settings.protected_tables
+    unknown = [name for name in names if name not in settings.protected_tables]
+    if unknown:
+        raise TableNotProtected(f"tables not protected by this stack: {unknown}")
+    results = [_protect_table(name, tick, policies, deps) for name in names]
+    return BackupRunReport(tick=tick.tick_id, tables=results)
+
+
+def _protect_table(
+    logical_name: str, tick: ScheduleTick, policies: ResolvedPolicies, deps: BackupDependencies
+) -> TableBackupResult:
+    result = TableBackupResult(logical_name)
+    policy = policies.policies[logical_name]
+    policy_ok = policies.is_valid(logical_name)
+    if not policy_ok:
+        result.errors.append(f"PolicyError: {policies.invalid[logical_name]}")
+    try:
+        result.live_table = deps.registry.resolve(logical_name).live_table
+        _guard_pitr(result, policy, apply_changes=policy_ok, dynamo=deps.dynamo)
+    except DynamoDbDrError as exc:
+        result.errors.append(f"{exc.code}: {exc}")
+        return result  # without a readable table nothing else can succeed
+    for step in (_take_backup, _prune) if policy_ok else (_take_backup,):
+        try:
+            step(result, tick, policy, deps)
+        except DynamoDbDrError as exc:
+            result.errors.append(f"{exc.code}: {exc}")
+    return result
+
+
+def _guard_pitr(result: TableBackupResult, policy: TablePolicy, *, apply_changes: bool, dynamo: DynamoControl) -> None:
+    assert result.live_table
+    if dynamo.pitr_status(result.live_table).enabled:
+        result.pitr = "enabled"
+        return
+    if policy.enforce_pitr and apply_changes:
+        dynamo.enable_pitr(result.live_table, policy.pitr_recovery_period_days)
+        result.pitr = "repaired"
+    else:
+        result.pitr = "disabled"
+
+
+def _take_backup(result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies) -> None:
+    if not policy.backups_enabled:
+        result.backup = "disabled"
+        return
+    assert result.live_table
+    name = backup_name(result.logical_name, tick)
+    result.backup_name = name
+    claim = deps.ledger.claim(result.logical_name, tick.tick_id, name, result.live_table, datetime.now(UTC))
+    if not claim.won:
+        existing = claim.existing
+        result.backup = "exists" if existing and existing.backup_arn else "in-progress"
+        return
+    # An earlier attempt may have created the backup and died before recording it.
+    earlier = [b for b in deps.dynamo.list_user_backups(result.live_table) if b.name == name]
+    try:
+        created = earlier[0] if earlier else deps.dynamo.create_backup(result.live_table, name)
+    except DynamoDbDrError as exc:
+        deps.ledger.record_failed(result.logical_name, tick.tick_id, f"{exc.code}: {exc}")
+        raise
+    deps.ledger.record_created(result.logical_name, tick.tick_id, created.arn)
+    result.backup = "exists" if earlier else "created"
+
+
+def _prune(result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies) -> None:
+    """Delete this tool's backups past retention, always keeping the newest `min_backups_kept`.
+
+    Only backups recorded in the ledger are candidates, and only while AWS still lists them as
+    AVAILABLE under the same name: a backup someone else made is never touched.
+    """
+    ours = deps.ledger.created_backups(result.logical_name)
+    listed: dict[str, BackupSummary] = {}
+    for physical in sorted({r.physical_table for r in ours}):
+        listed.update({b.arn: b for b in deps.dynamo.list_user_backups(physical)})
+    available = sorted(
+        (r for r in ours if _is_available(r, listed)), key=lambda r: r.tick, reverse=True
+    )
+    cutoff = tick.scheduled_time - timedelta(days=policy.backup_retention_days)
+    keep, candidates = available[: policy.min_backups_kept], available[policy.min_backups_kept :]
+    result.kept = len(keep)
+    for record in candidates:
+        if _tick_time(record) >= cutoff:
+            result.kept += 1
+            continue
+        assert record.backup_arn
+        deps.dynamo.delete_backup(record.backup_arn)
+        deps.ledger.record_deleted(result.logical_name, record.tick, datetime.now(UTC))
+        result.deleted.append(record.backup_name)
+
+
+def _is_available(record: BackupRecord, listed: dict[str, BackupSummary]) -> bool:
+    summary = listed.get(record.backup_arn or "")
+    return bool(summary and summary.status == "AVAILABLE" and summary.name == record.backup_name)
+
+
+def _tick_time(record: BackupRecord) -> datetime:
+    return datetime.strptime(record.tick, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)

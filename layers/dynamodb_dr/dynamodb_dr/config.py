@@ -1,0 +1,138 @@
+"""Deployment settings (from the function's environment) and the per-table protection policy."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dynamodb_dr.errors import ConfigurationError, PolicyError
+
+TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+# A logical name also forms SSM parameter paths and backup names, so it is a little stricter.
+LOGICAL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,200}$")
+
+
+class TablePolicy(BaseModel):
+    """How one protected table is protected. Defaults come from the template's parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enforce_pitr: bool = True
+    pitr_recovery_period_days: int = Field(default=35, ge=1, le=35)
+    backups_enabled: bool = True
+    backup_retention_days: int = Field(default=35, ge=1, le=3650)
+    min_backups_kept: int = Field(default=3, ge=1, le=1000)
+    rpo_minutes: int = Field(default=15, ge=1, le=10080)
+    rto_minutes: int = Field(default=60, ge=1, le=10080)
+
+
+class Settings(BaseModel):
+    """What every function needs to know about its deployment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$")
+    protected_tables: tuple[str, ...] = Field(min_length=1)
+    state_table: str
+    default_policy: TablePolicy = TablePolicy()
+    metrics_namespace: str = "DynamoDBDR"
+
+    @field_validator("protected_tables")
+    @classmethod
+    def _valid_table_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not LOGICAL_NAME_PATTERN.match(name):
+                raise ValueError(f"invalid protected table name {name!r}")
+        if len(set(names)) != len(names):
+            raise ValueError("protected table names repeat")
+        return names
+
+    @property
+    def policy_parameter(self) -> str:
+        return f"{self.ssm_prefix}/policy"
+
+    def live_table_parameter(self, logical_name: str) -> str:
+        return f"{self.ssm_prefix}/tables/{logical_name}/live-table"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read settings from the environment variables the template sets."""
+        try:
+            tables = tuple(t.strip() for t in environ["PROTECTED_TABLES"].split(",") if t.strip())
+            default_policy = json.loads(environ.get("DEFAULT_POLICY", "{}") or "{}")
+            return cls(
+                ssm_prefix=environ["SSM_PREFIX"].rstrip("/"),
+                protected_tables=tables,
+                state_table=environ["STATE_TABLE"],
+                default_policy=TablePolicy.model_validate(default_policy),
+                metrics_namespace=environ.get("POWERTOOLS_METRICS_NAMESPACE", "DynamoDBDR"),
+            )
+        except KeyError as exc:
+            raise ConfigurationError(f"missing environment variable {exc.args[0]}") from exc
+        except (ValueError, ValidationError) as exc:
+            raise ConfigurationError(f"invalid settings: {_short(exc)}") from exc
+
+
+class ResolvedPolicies(BaseModel):
+    """The effective policy of each protected table, and the tables whose policy entry was bad."""
+
+    policies: dict[str, TablePolicy]
+    invalid: dict[str, str] = Field(default_factory=dict)
+
+    def is_valid(self, table: str) -> bool:
+        return table not in self.invalid
+
+
+def resolve_policies(settings: Settings, document: str | None) -> ResolvedPolicies:
+    """Merge the operator's policy document over the deploy-time defaults, table by table.
+
+    A bad entry only affects its own table: that table falls back to the defaults and is marked
+    invalid (callers then avoid destructive steps such as pruning). A document that is not JSON,
+    or names tables that are not protected, marks every table invalid.
+    """
+    defaults = settings.default_policy
+    policies = dict.fromkeys(settings.protected_tables, defaults)
+    if not document or not document.strip():
+        return ResolvedPolicies(policies=policies)
+    try:
+        entries = _table_entries(document, settings.protected_tables)
+    except PolicyError as exc:
+        return ResolvedPolicies(
+            policies=policies, invalid=dict.fromkeys(settings.protected_tables, str(exc))
+        )
+    invalid: dict[str, str] = {}
+    for table, overrides in entries.items():
+        try:
+            policies[table] = TablePolicy.model_validate({**defaults.model_dump(), **overrides})
+        except (ValidationError, TypeError) as exc:
+            invalid[table] = f"invalid policy for {table}: {_short(exc)}"
+    return ResolvedPolicies(policies=policies, invalid=invalid)
+
+
+def _table_entries(document: str, protected: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        parsed = json.loads(document)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"policy document is not JSON: {exc.msg} at char {exc.pos}") from exc
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("tables", {}), dict):
+        raise PolicyError('policy document must be an object like {"tables": {"<table>": {...}}}')
+    unknown_keys = set(parsed) - {"tables"}
+    if unknown_keys:
+        raise PolicyError(f"unknown policy keys: {sorted(unknown_keys)}")
+    tables: dict[str, Any] = parsed.get("tables", {})
+    unprotected = sorted(set(tables) - set(protected))
+    if unprotected:
+        raise PolicyError(f"policy names tables that are not protected: {unprotected}")
+    return {name: entry if isinstance(entry, dict) else {"__invalid__": entry} for name, entry in tables.items()}
+
+
+def _short(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+        )
+    return str(exc)

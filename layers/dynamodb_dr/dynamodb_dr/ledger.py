@@ -1,0 +1,136 @@
+"""The tool's own durable record of what it created, kept in the stack's state table.
+
+Backups are claimed per (table, schedule tick) with a conditional write, so a retried or
+duplicated invocation for the same tick cannot create a second backup; and only backups recorded
+here are ever pruned, so a backup made by a person or by AWS Backup is never deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dynamodb_dr.aws import aws_errors, error_code
+
+CLAIMED, CREATED, FAILED, DELETED = "CLAIMED", "CREATED", "FAILED", "DELETED"
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    logical_name: str
+    tick: str
+    status: str
+    backup_name: str
+    physical_table: str
+    backup_arn: str | None
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
+class Claim:
+    won: bool
+    existing: BackupRecord | None = None
+
+
+class BackupLedger:
+    def __init__(self, client: Any, table_name: str, *, lease: timedelta = timedelta(minutes=15)) -> None:
+        self._client = client
+        self._table = table_name
+        self._lease = lease
+
+    @staticmethod
+    def _key(logical_name: str, tick: str) -> dict[str, Any]:
+        return {"pk": {"S": f"BACKUP#{logical_name}"}, "sk": {"S": tick}}
+
+    def claim(self, logical_name: str, tick: str, backup_name: str, physical_table: str, now: datetime) -> Claim:
+        """Take the right to create this tick's backup. Loses to a completed or live claim."""
+        stale_before = (now - self._lease).isoformat()
+        item = {
+            **self._key(logical_name, tick),
+            "status": {"S": CLAIMED},
+            "backup_name": {"S": backup_name},
+            "physical_table": {"S": physical_table},
+            "claimed_at": {"S": now.isoformat()},
+        }
+        try:
+            with aws_errors(table=logical_name):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=item,
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR #s = :failed OR (#s = :claimed AND claimed_at < :stale)"
+                    ),
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":failed": {"S": FAILED},
+                        ":claimed": {"S": CLAIMED},
+                        ":stale": {"S": stale_before},
+                    },
+                )
+        except Exception as exc:
+            if error_code(exc.__cause__ or exc) != "ConditionalCheckFailedException":
+                raise
+            return Claim(won=False, existing=self.get(logical_name, tick))
+        return Claim(won=True)
+
+    def get(self, logical_name: str, tick: str) -> BackupRecord | None:
+        with aws_errors(table=logical_name):
+            item = self._client.get_item(
+                TableName=self._table, Key=self._key(logical_name, tick), ConsistentRead=True
+            ).get("Item")
+        return _record(item) if item else None
+
+    def _set_status(self, logical_name: str, tick: str, status: str, extra: dict[str, Any]) -> None:
+        names = {"#s": "status", **{f"#{k}": k for k in extra}}
+        values = {":s": {"S": status}, **{f":{k}": {"S": v} for k, v in extra.items()}}
+        update = "SET #s = :s" + "".join(f", #{k} = :{k}" for k in extra)
+        with aws_errors(table=logical_name):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(logical_name, tick),
+                UpdateExpression=update,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    def record_created(self, logical_name: str, tick: str, backup_arn: str) -> None:
+        self._set_status(logical_name, tick, CREATED, {"backup_arn": backup_arn})
+
+    def record_failed(self, logical_name: str, tick: str, error: str) -> None:
+        self._set_status(logical_name, tick, FAILED, {"error": error[:500]})
+
+    def record_deleted(self, logical_name: str, tick: str, when: datetime) -> None:
+        self._set_status(logical_name, tick, DELETED, {"deleted_at": when.isoformat()})
+
+    def created_backups(self, logical_name: str) -> list[BackupRecord]:
+        """This tool's live backups of one logical table, oldest first."""
+        records: list[BackupRecord] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"BACKUP#{logical_name}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            with aws_errors(table=logical_name):
+                page = self._client.query(**request)
+            records.extend(_record(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [r for r in records if r.status == CREATED and r.backup_arn]
+
+
+def _record(item: dict[str, Any]) -> BackupRecord:
+    arn = item.get("backup_arn", {}).get("S")
+    claimed = datetime.fromisoformat(item["claimed_at"]["S"])
+    return BackupRecord(
+        logical_name=item["pk"]["S"].removeprefix("BACKUP#"),
+        tick=item["sk"]["S"],
+        status=item["status"]["S"],
+        backup_name=item["backup_name"]["S"],
+        physical_table=item["physical_table"]["S"],
+        backup_arn=arn,
+        claimed_at=claimed if claimed.tzinfo else claimed.replace(tzinfo=UTC),
+    )
