@@ -9,6 +9,7 @@ import copy
 import io
 import json
 import logging
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ def transform_template(
     DefinitionUri files are inlined, as `sam validate` does."""
     from samtranslator.translator.transform import transform
 
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # samtranslator needs a region
     sam = copy.deepcopy(load_sam_template(path))
     base = path.parent
     code_dirs: dict[str, Path] = {}

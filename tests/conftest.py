@@ -1,0 +1,51 @@
+"""Shared fixtures: an emulated AWS account with the real stack deployed from template.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynamodb_dr_local import PROJECT_ROOT
+from dynamodb_dr_local.drill.workload import create_customers_table
+from dynamodb_dr_local.emulator import DeployedStack, Emulator
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+EVENTS = PROJECT_ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def customers(emulator: Emulator) -> str:
+    """An existing application table (PITR off, streams on), as a user would have it."""
+    create_customers_table(emulator.clients.client("dynamodb"), "customers")
+    return "customers"
+
+
+@pytest.fixture
+def stack(emulator: Emulator, customers: str) -> DeployedStack:
+    """The real template deployed into the emulator, protecting `customers`."""
+    return emulator.deploy(parameters={"ProtectedTables": customers})
+
+
+def invoke(emulator: Emulator, function_name: str, event: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Invoke a deployed function through the emulated Lambda API; returns (payload, errored)."""
+    response = emulator.clients.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event))
+    return json.loads(response["Payload"].read()), bool(response.get("FunctionError"))
+
+
+def project_path(*parts: str) -> Path:
+    return PROJECT_ROOT.joinpath(*parts)
