@@ -104,7 +104,7 @@ class Emulator:
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             self._saved_env[key] = os.environ.pop(key, None)
         # moto skips AWS::Scheduler::Schedule on stack create: the emulator fires ticks itself.
-        warnings.filterwarnings("ignore", message="Tried to parse AWS::Scheduler::Schedule")
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::")
         self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
         self._mock.start()
         self._patches.install()
