@@ -16,7 +16,9 @@ def register(subparsers: Any) -> None:
         description="Protect a sample table, then show backups, retention and PITR repair, offline.",
     )
     parser.add_argument("--items", type=_positive, default=10_000, help="customers in the sample table")
-    parser.add_argument("--backup-days", type=_positive, default=10, help="simulated days of scheduled backups")
+    parser.add_argument(
+        "--backup-days", type=_positive, default=10, help="simulated days of scheduled backups"
+    )
     parser.add_argument("--report", type=Path, help="also write the report as JSON to this file")
     parser.set_defaults(run=_run)
 

@@ -32,7 +32,13 @@ class BackupStageResult:
 
 
 def run_backup_days(
-    emu: Emulator, stack: DeployedStack, *, logical_table: str, first_tick: datetime, days: int, progress: Progress
+    emu: Emulator,
+    stack: DeployedStack,
+    *,
+    logical_table: str,
+    first_tick: datetime,
+    days: int,
+    progress: Progress,
 ) -> BackupStageResult:
     """Fire the backup schedule once a day for `days` days (time is simulated through the tick)."""
     lambda_client = emu.clients.client("lambda")
@@ -57,7 +63,8 @@ def run_backup_days(
             )
         )
         progress.step(
-            f"backup tick {tick:%Y-%m-%d}: backup {row['backup']}, pruned {len(row['deleted'])}, PITR {row['pitr']}"
+            f"backup tick {tick:%Y-%m-%d}: backup {row['backup']}, "
+            f"pruned {len(row['deleted'])}, PITR {row['pitr']}"
         )
     # A retried delivery of the last tick must not create a second backup.
     retry = _invoke(lambda_client, stack.physical("BackupFunction"), first_tick + timedelta(days=days - 1))
@@ -73,14 +80,22 @@ def _invoke(lambda_client: Any, function_name: str, tick: datetime) -> dict[str,
     response = lambda_client.invoke(FunctionName=function_name, Payload=json.dumps(event))
     payload = json.loads(response["Payload"].read())
     if response.get("FunctionError"):
-        raise RuntimeError(f"backup function failed: {payload.get('errorType')}: {payload.get('errorMessage')}")
+        raise RuntimeError(
+            f"backup function failed: {payload.get('errorType')}: {payload.get('errorMessage')}"
+        )
     return dict(payload)
 
 
 def render(result: BackupStageResult) -> str:
     rows = [
-        (d.tick, d.pitr, d.created, ", ".join(x.rsplit("-", 1)[-1] for x in d.deleted) or "-", d.ours_listed,
-         d.others_listed)
+        (
+            d.tick,
+            d.pitr,
+            d.created,
+            ", ".join(x.rsplit("-", 1)[-1] for x in d.deleted) or "-",
+            d.ours_listed,
+            d.others_listed,
+        )
         for d in result.days
     ]
     return table(("tick (UTC)", "PITR", "backup", "pruned", "tool backups", "other backups"), rows)

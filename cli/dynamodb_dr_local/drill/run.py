@@ -59,7 +59,12 @@ def run_drill(options: DrillOptions, progress: Progress | None = None) -> DrillR
             days=options.backup_days
         )
         stage = backups.run_backup_days(
-            emu, stack, logical_table=TABLE, first_tick=first_tick, days=options.backup_days, progress=progress
+            emu,
+            stack,
+            logical_table=TABLE,
+            first_tick=first_tick,
+            days=options.backup_days,
+            progress=progress,
         )
         print(backups.render(stage), flush=True)
         report.stages["backups"] = asdict(stage)

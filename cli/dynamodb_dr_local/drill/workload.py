@@ -7,10 +7,48 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Linus", "Radia", "Ken",
-         "Frances", "John", "Katherine", "Tim", "Sophie", "Dennis", "Hedy", "Guido", "Anita", "Niklaus"]
-LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Torvalds", "Perlman",
-        "Thompson", "Allen", "Backus", "Johnson", "Berners-Lee", "Wilson", "Ritchie", "Lamarr", "Rossum"]
+FIRST = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Linus",
+    "Radia",
+    "Ken",
+    "Frances",
+    "John",
+    "Katherine",
+    "Tim",
+    "Sophie",
+    "Dennis",
+    "Hedy",
+    "Guido",
+    "Anita",
+    "Niklaus",
+]
+LAST = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Hamilton",
+    "Torvalds",
+    "Perlman",
+    "Thompson",
+    "Allen",
+    "Backus",
+    "Johnson",
+    "Berners-Lee",
+    "Wilson",
+    "Ritchie",
+    "Lamarr",
+    "Rossum",
+]
 CITIES = ["Lisbon", "Berlin", "Austin", "Osaka", "Nairobi", "Toronto", "Lyon", "Pune", "Bogota", "Perth"]
 TIERS = ["free", "pro", "business", "enterprise"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 
 EMULATOR_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - emulator placeholder, not a secret
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -91,7 +90,6 @@ class Emulator:
         self._patches = Patches(self.router)
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
-        self._saved_stdout: Any = None
 
     def __enter__(self) -> Emulator:
         from moto import mock_aws
@@ -105,14 +103,12 @@ class Emulator:
             self._saved_env[key] = os.environ.pop(key, None)
         # moto skips AWS::Scheduler::Schedule on stack create: the emulator fires ticks itself.
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")
-        self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
+        self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
         self._patches.install()
-        self._saved_stdout, sys.stdout = sys.stdout, self.router.sink_for(sys.stdout)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sys.stdout = self._saved_stdout
         self._patches.uninstall()
         self._mock.stop()
         for key, value in self._saved_env.items():
@@ -129,5 +125,9 @@ class Emulator:
         template_path: Path = DEFAULT_TEMPLATE,
     ) -> DeployedStack:
         return deploy_stack(
-            self.clients, self.router, stack_name=stack_name, parameters=parameters, template_path=template_path
+            self.clients,
+            self.router,
+            stack_name=stack_name,
+            parameters=parameters,
+            template_path=template_path,
         )

@@ -80,7 +80,7 @@ class _LogSink(io.TextIOBase):
 
     def write(self, text: str) -> int:
         buffer = getattr(self._local, "buffer", None)
-        return (buffer or self.passthrough).write(text)
+        return int((buffer or self.passthrough).write(text))
 
     def flush(self) -> None:
         self.passthrough.flush()
@@ -122,7 +122,10 @@ class HandlerRouter:
     def invoke(self, function: Any, event_json: str | bytes | dict[str, Any] | None) -> tuple[str, bool, str]:
         spec = self._specs.get(function.function_name)
         if spec is None:
-            message = {"errorType": "FunctionNotWired", "errorMessage": f"no handler for {function.function_name}"}
+            message = {
+                "errorType": "FunctionNotWired",
+                "errorMessage": f"no handler for {function.function_name}",
+            }
             return json.dumps(message), True, ""
         event = json.loads(event_json) if isinstance(event_json, str | bytes) else (event_json or {})
         env = {
@@ -135,9 +138,7 @@ class HandlerRouter:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         context = _FakeContext(function.function_name, int(function.memory_size), int(function.timeout))
         started = time.perf_counter()
-        sink = _shared.get("sink")
-        assert sink, "the emulator installs the log sink before any invocation"
-        with _INVOKE_LOCK, _environ(env), sink.capture() as logs:
+        with _INVOKE_LOCK, _environ(env), _stdout_captured() as logs:
             try:
                 if self.fault_hook:
                     self.fault_hook(function.function_name, event)
@@ -156,15 +157,6 @@ class HandlerRouter:
         )
         return json.dumps(result, default=str), errored, logs.getvalue()
 
-    def sink_for(self, stdout: Any) -> _LogSink:
-        """The stdout stand-in: handler threads' output is captured, everything else passes.
-
-        One sink per process: Powertools loggers bind to the stream once, at first import.
-        """
-        sink = _shared.get("sink") or _shared.setdefault("sink", _LogSink())
-        sink.passthrough = stdout
-        return sink
-
     def _module(self, spec: HandlerSpec) -> ModuleType:
         path = spec.module_path
         modules: dict[Path, ModuleType] = _shared.setdefault("modules", {})
@@ -173,9 +165,28 @@ class HandlerRouter:
             module_spec = importlib.util.spec_from_file_location(name, path)
             assert module_spec and module_spec.loader
             module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)  # sys.stdout is the sink: loggers bind to it
+            module_spec.loader.exec_module(module)  # under _stdout_captured: loggers bind to the sink
             modules[path] = module
         return modules[path]
+
+
+@contextmanager
+def _stdout_captured() -> Iterator[io.StringIO]:
+    """Capture what this thread writes to stdout (print or loggers) during one invocation.
+
+    One sink per process: Powertools loggers keep the stream they saw at first import, so the
+    sink stays valid across emulators and test runs; other threads' output passes through.
+    """
+    sink: _LogSink = _shared.get("sink") or _shared.setdefault("sink", _LogSink())
+    previous = sys.stdout
+    if previous is not sink:
+        sink.passthrough = previous
+    sys.stdout = sink
+    try:
+        with sink.capture() as buffer:
+            yield buffer
+    finally:
+        sys.stdout = previous
 
 
 @contextmanager

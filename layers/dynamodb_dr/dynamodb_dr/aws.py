@@ -60,7 +60,6 @@ class AwsClients:
             self._cache[service] = session.client(service, **kwargs)
         return self._cache[service]
 
-
     def session_resource(self, service: str) -> Any:
         """A boto3 resource (high-level API) on the same session and endpoint."""
         import boto3

@@ -90,7 +90,9 @@ def _protect_table(
     return result
 
 
-def _guard_pitr(result: TableBackupResult, policy: TablePolicy, *, apply_changes: bool, dynamo: DynamoControl) -> None:
+def _guard_pitr(
+    result: TableBackupResult, policy: TablePolicy, *, apply_changes: bool, dynamo: DynamoControl
+) -> None:
     assert result.live_table
     if dynamo.pitr_status(result.live_table).enabled:
         result.pitr = "enabled"
@@ -102,7 +104,9 @@ def _guard_pitr(result: TableBackupResult, policy: TablePolicy, *, apply_changes
         result.pitr = "disabled"
 
 
-def _take_backup(result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies) -> None:
+def _take_backup(
+    result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies
+) -> None:
     if not policy.backups_enabled:
         result.backup = "disabled"
         return
@@ -125,7 +129,9 @@ def _take_backup(result: TableBackupResult, tick: ScheduleTick, policy: TablePol
     result.backup = "exists" if earlier else "created"
 
 
-def _prune(result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies) -> None:
+def _prune(
+    result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies
+) -> None:
     """Delete this tool's backups past retention, always keeping the newest `min_backups_kept`.
 
     Only backups recorded in the ledger are candidates, and only while AWS still lists them as
@@ -135,9 +141,7 @@ def _prune(result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, d
     listed: dict[str, BackupSummary] = {}
     for physical in sorted({r.physical_table for r in ours}):
         listed.update({b.arn: b for b in deps.dynamo.list_user_backups(physical)})
-    available = sorted(
-        (r for r in ours if _is_available(r, listed)), key=lambda r: r.tick, reverse=True
-    )
+    available = sorted((r for r in ours if _is_available(r, listed)), key=lambda r: r.tick, reverse=True)
     cutoff = tick.scheduled_time - timedelta(days=policy.backup_retention_days)
     keep, candidates = available[: policy.min_backups_kept], available[policy.min_backups_kept :]
     result.kept = len(keep)

@@ -101,9 +101,7 @@ def resolve_policies(settings: Settings, document: str | None) -> ResolvedPolici
     try:
         entries = _table_entries(document, settings.protected_tables)
     except PolicyError as exc:
-        return ResolvedPolicies(
-            policies=policies, invalid=dict.fromkeys(settings.protected_tables, str(exc))
-        )
+        return ResolvedPolicies(policies=policies, invalid=dict.fromkeys(settings.protected_tables, str(exc)))
     invalid: dict[str, str] = {}
     for table, overrides in entries.items():
         try:
@@ -127,7 +125,9 @@ def _table_entries(document: str, protected: tuple[str, ...]) -> dict[str, Any]:
     unprotected = sorted(set(tables) - set(protected))
     if unprotected:
         raise PolicyError(f"policy names tables that are not protected: {unprotected}")
-    return {name: entry if isinstance(entry, dict) else {"__invalid__": entry} for name, entry in tables.items()}
+    return {
+        name: entry if isinstance(entry, dict) else {"__invalid__": entry} for name, entry in tables.items()
+    }
 
 
 def _short(exc: Exception) -> str:

@@ -71,3 +71,105 @@ class BackupRunFailed(DynamoDbDrError):
     """At least one table failed during a scheduled backup run (the others were processed)."""
 
     code = "BackupRunFailed"
+
+
+class ExportRunFailed(DynamoDbDrError):
+    """At least one table failed during a scheduled S3 export run (the others were processed)."""
+
+    code = "ExportRunFailed"
+
+
+class PitrUnavailable(DynamoDbDrError):
+    """Point-in-time recovery is off, so the table cannot be exported."""
+
+    code = "PitrUnavailable"
+
+
+class ExportChainError(DynamoDbDrError):
+    """The recorded export chain is malformed or cannot cover the requested time."""
+
+    code = "ExportChainError"
+
+
+class RebuildFailed(DynamoDbDrError):
+    """Rebuilding a table from S3 exports failed (the partial table was removed unless kept)."""
+
+    code = "RebuildFailed"
+
+
+class MalformedStreamRecord(InvalidInput):
+    """A stream record lacks what the CDC archive needs (sequence number, keys, event name)."""
+
+    code = "MalformedStreamRecord"
+
+
+class ArchiveWriteFailed(DynamoDbDrError):
+    """Writing a CDC archive object to S3 failed; its records are reported as batch failures."""
+
+    code = "ArchiveWriteFailed"
+
+
+class ArchiveCorrupt(DynamoDbDrError):
+    """A CDC archive object could not be read back (bad gzip or line)."""
+
+    code = "ArchiveCorrupt"
+
+
+class ReplayRefused(InvalidInput):
+    """Replay would write into a protected table's live table without force."""
+
+    code = "ReplayRefused"
+
+
+class ReplayIncomplete(DynamoDbDrError):
+    """Some replayed writes were still unprocessed after every retry."""
+
+    code = "ReplayIncomplete"
+
+
+class RestoreRequestInvalid(InvalidInput):
+    """A restore request failed validation (PITR off, time outside window, target taken...)."""
+
+    code = "RestoreRequestInvalid"
+
+
+class RestoreTimedOut(DynamoDbDrError):
+    """Restored tables did not become ACTIVE within the time budget derived from the RTO."""
+
+    code = "RestoreTimedOut"
+
+
+class SettingsDiffRemaining(DynamoDbDrError):
+    """After re-applying settings a restored table still differs from its source."""
+
+    code = "SettingsDiffRemaining"
+
+
+class RestoreValidationFailed(DynamoDbDrError):
+    """A restored table failed validation (indexes, item count, checksum): no cutover."""
+
+    code = "RestoreValidationFailed"
+
+
+class CutoverFailed(DynamoDbDrError):
+    """Switching the live-table pointers failed; every pointer was put back as it was."""
+
+    code = "CutoverFailed"
+
+
+class CutoverConflict(DynamoDbDrError):
+    """A live-table pointer changed since it was read (another cutover?): nothing switched."""
+
+    code = "CutoverConflict"
+
+
+class StreamViewMismatch(DynamoDbDrError):
+    """A protected table streams a view other than NEW_AND_OLD_IMAGES; the archive can't use it."""
+
+    code = "StreamViewMismatch"
+
+
+class StreamFollowFailed(DynamoDbDrError):
+    """The stream follower could not put the CDC archiver on some protected table's stream."""
+
+    code = "StreamFollowFailed"

@@ -43,7 +43,9 @@ class BackupLedger:
     def _key(logical_name: str, tick: str) -> dict[str, Any]:
         return {"pk": {"S": f"BACKUP#{logical_name}"}, "sk": {"S": tick}}
 
-    def claim(self, logical_name: str, tick: str, backup_name: str, physical_table: str, now: datetime) -> Claim:
+    def claim(
+        self, logical_name: str, tick: str, backup_name: str, physical_table: str, now: datetime
+    ) -> Claim:
         """Take the right to create this tick's backup. Loses to a completed or live claim."""
         stale_before = (now - self._lease).isoformat()
         item = {

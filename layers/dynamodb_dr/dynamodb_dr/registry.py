@@ -30,7 +30,9 @@ class TableRegistry:
 
     def require_protected(self, logical_name: str) -> None:
         if logical_name not in self._settings.protected_tables:
-            raise TableNotProtected(f"table {logical_name!r} is not protected by this stack", table=logical_name)
+            raise TableNotProtected(
+                f"table {logical_name!r} is not protected by this stack", table=logical_name
+            )
 
     def resolve(self, logical_name: str) -> ProtectedTable:
         self.require_protected(logical_name)
@@ -51,7 +53,9 @@ class TableRegistry:
         """The operator's policy JSON, or None when the parameter has not been created."""
         try:
             with aws_errors():
-                return str(self._ssm.get_parameter(Name=self._settings.policy_parameter)["Parameter"]["Value"])
+                return str(
+                    self._ssm.get_parameter(Name=self._settings.policy_parameter)["Parameter"]["Value"]
+                )
         except Exception as exc:
             if error_code(exc.__cause__ or exc) == "ParameterNotFound":
                 return None
