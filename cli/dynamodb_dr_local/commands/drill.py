@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--items", type=_positive, default=10_000, help="customers in the sample table")
     parser.add_argument(
-        "--backup-days", type=_positive, default=10, help="simulated days of scheduled backups"
+        "--backup-days", type=_at_least_two, default=10, help="simulated days of scheduled backups (>= 2)"
     )
     parser.add_argument("--report", type=Path, help="also write the report as JSON to this file")
     parser.set_defaults(run=_run)
@@ -27,6 +27,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def _at_least_two(text: str) -> int:
+    value = _positive(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("must be at least 2 (retention needs history to prune)")
     return value
 
 

@@ -20,9 +20,13 @@ TABLE = "customers"
 class DrillOptions:
     items: int = 10_000
     backup_days: int = 10
-    retention_days: int = 7
-    min_backups_kept: int = 3
+    min_backups_kept: int = 2
     report_file: Path | None = None
+
+    @property
+    def retention_days(self) -> int:
+        """Half the simulated days, so the drill always shows pruning."""
+        return max(1, self.backup_days // 2)
 
 
 @dataclass
