@@ -1,3 +1,3 @@
 """Sub-commands of the CLI: each module has `register(subparsers)` setting `run` as default."""
 
-COMMAND_MODULES: tuple[str, ...] = ("drill",)
+COMMAND_MODULES: tuple[str, ...] = ("drill", "local")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -83,10 +84,17 @@ class Emulator:
         emu.clients.client("lambda").invoke(FunctionName=stack.physical("BackupFunction"), ...)
     """
 
-    def __init__(self, region: str = REGION) -> None:
+    def __init__(
+        self, region: str = REGION, *, server: bool = False, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        """`server=True` also serves the account over HTTP (moto server, same process), so the AWS
+        CLI or any SDK can use it at `endpoint_url`; port 0 picks a free port."""
         self.region = region
         self.router = HandlerRouter()
         self.clients = AwsClients(region_name=region, max_attempts=2)
+        self.endpoint_url: str | None = None
+        self._server_address = (host, port) if server else None
+        self._server: Any = None
         self._patches = Patches(self.router)
         self._mock: Any = None
         self._saved_env: dict[str, str | None] = {}
@@ -103,14 +111,34 @@ class Emulator:
             self._saved_env[key] = os.environ.pop(key, None)
         # moto skips AWS::Scheduler::Schedule on stack create: the emulator fires ticks itself.
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")
-        self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[call-overload]
-        self._mock.start()
+        if self._server_address:
+            self._start_server(*self._server_address)
+        else:
+            self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[call-overload]
+            self._mock.start()
         self._patches.install()
         return self
 
+    def _start_server(self, host: str, port: int) -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server.start()
+        bound_host, bound_port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{bound_host}:{bound_port}"
+        self.clients = AwsClients(region_name=self.region, endpoint_url=self.endpoint_url, max_attempts=2)
+        self.router.endpoint_url = self.endpoint_url
+        moto_api_backend.set_config(SFN_CONFIG)  # same effect as POST /moto-api/config
+
     def __exit__(self, *exc: object) -> None:
         self._patches.uninstall()
-        self._mock.stop()
+        if self._mock:
+            self._mock.stop()
+        if self._server:
+            self._server.stop()
+            _reset_backends()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -131,3 +159,12 @@ class Emulator:
             parameters=parameters,
             template_path=template_path,
         )
+
+
+def _reset_backends() -> None:
+    """A served account is process-global in moto: clear it when the server stops."""
+    from moto.core.base_backend import BackendDict
+    from moto.core.models import reset_model_data
+
+    BackendDict.reset()
+    reset_model_data()
