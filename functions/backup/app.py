@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import AwsClients
+from dynamodb_dr.aws import warm_clients
 from dynamodb_dr.backup import BackupDependencies, BackupRunReport, run_backups
 from dynamodb_dr.config import Settings, resolve_policies
 from dynamodb_dr.dynamo import DynamoControl
@@ -32,12 +32,14 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=ScheduleTick)
     settings = Settings.from_env(os.environ)
-    clients = AwsClients()
+    clients = warm_clients(os.environ)
     registry = TableRegistry(settings, clients.client("ssm"))
     policies = resolve_policies(settings, registry.policy_document())
     deps = BackupDependencies(
         registry=registry,
-        dynamo=DynamoControl(clients.client("dynamodb")),
+        dynamo=DynamoControl(
+            clients.client("dynamodb"), single_attempt_client=clients.client("dynamodb", retries=False)
+        ),
         ledger=BackupLedger(clients.client("dynamodb"), settings.state_table),
     )
     report = run_backups(tick, settings, policies, deps)

@@ -100,12 +100,44 @@ def test_a_concurrent_invocation_holding_the_claim_is_not_duplicated(emulator, s
 
 
 def test_a_backup_left_by_a_crashed_attempt_is_adopted_not_duplicated(emulator, stack):
-    ddb = emulator.clients.client("dynamodb")
-    ddb.create_backup(TableName="customers", BackupName="ddbdr-customers-20261101T030000Z")
+    # An attempt claimed the tick 20 minutes ago (its lease has expired), created the backup and
+    # died before recording it.
+    claimed = datetime.now(UTC) - timedelta(minutes=20)
+    emulator.clients.client("dynamodb").put_item(
+        TableName=stack.physical("StateTable"),
+        Item={
+            "pk": {"S": "BACKUP#customers"},
+            "sk": {"S": "20261101T030000Z"},
+            "status": {"S": "CLAIMED"},
+            "backup_name": {"S": "ddbdr-customers-20261101T030000Z"},
+            "physical_table": {"S": "customers"},
+            "claimed_at": {"S": claimed.isoformat()},
+            "first_claimed_at": {"S": claimed.isoformat()},
+        },
+    )
+    emulator.clients.client("dynamodb").create_backup(
+        TableName="customers", BackupName="ddbdr-customers-20261101T030000Z"
+    )
     payload, errored = run(emulator, stack, tick())
     assert not errored
     assert payload["tables"][0]["backup"] == "exists"
     assert len(backups(emulator)) == 1
+
+
+def test_a_persons_backup_with_the_ticks_exact_name_is_not_adopted(emulator, stack):
+    by_hand = emulator.clients.client("dynamodb").create_backup(
+        TableName="customers", BackupName="ddbdr-customers-20261101T030000Z"
+    )["BackupDetails"]["BackupArn"]
+    payload, errored = run(emulator, stack, tick())
+    assert not errored
+    assert payload["tables"][0]["backup"] == "created"
+    listed = emulator.clients.client("dynamodb").list_backups(TableName="customers")["BackupSummaries"]
+    assert len(listed) == 2 and by_hand in {b["BackupArn"] for b in listed}
+    ledger = emulator.clients.client("dynamodb").get_item(
+        TableName=stack.physical("StateTable"),
+        Key={"pk": {"S": "BACKUP#customers"}, "sk": {"S": "20261101T030000Z"}},
+    )["Item"]
+    assert ledger["backup_arn"]["S"] != by_hand
 
 
 def test_retention_prunes_only_old_tool_backups_and_keeps_the_newest(emulator, stack):

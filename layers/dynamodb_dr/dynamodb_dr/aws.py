@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from dynamodb_dr import errors
@@ -42,14 +43,23 @@ class AwsClients:
     max_attempts: int = 5
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def client(self, service: str) -> Any:
-        if service not in self._cache:
+    def _session(self) -> Any:
+        """One boto3 session per instance: creating one loads botocore's data (slow)."""
+        if self.session is None:
             import boto3
+
+            self.session = boto3.session.Session(region_name=self.region_name)
+        return self.session
+
+    def client(self, service: str, *, retries: bool = True) -> Any:
+        """A cached client. `retries=False` gives a single-attempt client, for calls that are not
+        idempotent (a retried CreateBackup whose first response was lost makes a second backup)."""
+        key = service if retries else f"{service}#single-attempt"
+        if key not in self._cache:
             from botocore.config import Config
 
-            session = self.session or boto3.session.Session(region_name=self.region_name)
             config = Config(
-                retries={"mode": "standard", "max_attempts": self.max_attempts},
+                retries={"mode": "standard", "total_max_attempts": self.max_attempts if retries else 1},
                 connect_timeout=5,
                 read_timeout=30,
                 user_agent_extra="dynamodb-dr",
@@ -57,16 +67,25 @@ class AwsClients:
             kwargs: dict[str, Any] = {"config": config}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url
-            self._cache[service] = session.client(service, **kwargs)
-        return self._cache[service]
+            self._cache[key] = self._session().client(service, **kwargs)
+        return self._cache[key]
 
     def session_resource(self, service: str) -> Any:
         """A boto3 resource (high-level API) on the same session and endpoint."""
-        import boto3
-
-        session = self.session or boto3.session.Session(region_name=self.region_name)
         kwargs: dict[str, Any] = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
-        return session.resource(service, **kwargs)
+        return self._session().resource(service, **kwargs)
+
+
+@cache
+def _warm_clients(region_name: str | None, endpoint_url: str | None) -> AwsClients:
+    return AwsClients(region_name=region_name, endpoint_url=endpoint_url)
+
+
+def warm_clients(environ: Mapping[str, str]) -> AwsClients:
+    """Clients created on a handler's first invocation and reused while its environment is warm
+    (building a session and clients costs more than most invocations' work); keyed by region and
+    endpoint, so an emulator and AWS never share one."""
+    return _warm_clients(environ.get("AWS_REGION"), environ.get("AWS_ENDPOINT_URL"))
 
 
 def error_code(exc: BaseException) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from dynamodb_dr.config import ResolvedPolicies, Settings, TablePolicy
 from dynamodb_dr.dynamo import BackupSummary, DynamoControl
-from dynamodb_dr.errors import DynamoDbDrError, TableNotProtected
+from dynamodb_dr.errors import DynamoDbDrError, TableNotProtected, TransientAwsError
 from dynamodb_dr.events import ScheduleTick
 from dynamodb_dr.ledger import BackupLedger, BackupRecord
 from dynamodb_dr.registry import TableRegistry
@@ -16,6 +18,7 @@ from dynamodb_dr.registry import TableRegistry
 logger = logging.getLogger(__name__)
 
 BACKUP_NAME_PREFIX = "ddbdr-"
+CREATE_ATTEMPTS = 4
 
 
 def backup_name(logical_name: str, tick: ScheduleTick) -> str:
@@ -54,6 +57,7 @@ class BackupDependencies:
     registry: TableRegistry
     dynamo: DynamoControl
     ledger: BackupLedger
+    sleep: Callable[[float], None] = time.sleep
 
 
 def run_backups(
@@ -113,20 +117,52 @@ def _take_backup(
     assert result.live_table
     name = backup_name(result.logical_name, tick)
     result.backup_name = name
-    claim = deps.ledger.claim(result.logical_name, tick.tick_id, name, result.live_table, datetime.now(UTC))
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # backup times carry milliseconds
+    claim = deps.ledger.claim(result.logical_name, tick.tick_id, name, result.live_table, now)
     if not claim.won:
         existing = claim.existing
         result.backup = "exists" if existing and existing.backup_arn else "in-progress"
         return
-    # An earlier attempt may have created the backup and died before recording it.
-    earlier = [b for b in deps.dynamo.list_user_backups(result.live_table) if b.name == name]
+    assert claim.first_claimed_at
     try:
-        created = earlier[0] if earlier else deps.dynamo.create_backup(result.live_table, name)
+        # An earlier attempt of this tick may have created the backup and died before recording it.
+        earlier = _made_by_this_tick(deps.dynamo, result.live_table, name, claim.first_claimed_at)
+        created = earlier or _create(deps.dynamo, result.live_table, name, claim.first_claimed_at, deps.sleep)
     except DynamoDbDrError as exc:
         deps.ledger.record_failed(result.logical_name, tick.tick_id, f"{exc.code}: {exc}")
         raise
     deps.ledger.record_created(result.logical_name, tick.tick_id, created.arn)
     result.backup = "exists" if earlier else "created"
+
+
+def _made_by_this_tick(
+    dynamo: DynamoControl, table: str, name: str, first_claimed_at: datetime
+) -> BackupSummary | None:
+    """A backup with this tick's name created after the tick was first claimed: ours. One with the
+    same name made earlier (by a person) is never adopted, so it can never be pruned."""
+    for backup in dynamo.list_user_backups(table):
+        if backup.name == name and backup.created >= first_claimed_at:
+            return backup
+    return None
+
+
+def _create(
+    dynamo: DynamoControl, table: str, name: str, first_claimed_at: datetime, sleep: Callable[[float], None]
+) -> BackupSummary:
+    """CreateBackup is not idempotent: it is sent without SDK retries, and after a transient error
+    (possibly a lost response) the backup is looked up by name before it is sent again."""
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            return dynamo.create_backup(table, name)
+        except TransientAwsError:
+            found = _made_by_this_tick(dynamo, table, name, first_claimed_at)
+            if found:
+                return found
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            sleep(min(2.0, 0.2 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def _prune(

@@ -28,8 +28,11 @@ class BackupSummary:
 
 
 class DynamoControl:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, single_attempt_client: Any = None) -> None:
+        """`single_attempt_client` (no SDK retries) is used for CreateBackup, which is not
+        idempotent: callers decide how to retry it."""
         self._client = client
+        self._create_client = single_attempt_client or client
 
     def describe_table(self, table: str) -> dict[str, Any]:
         with aws_errors(table=table):
@@ -58,7 +61,7 @@ class DynamoControl:
 
     def create_backup(self, table: str, name: str) -> BackupSummary:
         with aws_errors(table=table):
-            details = self._client.create_backup(TableName=table, BackupName=name)["BackupDetails"]
+            details = self._create_client.create_backup(TableName=table, BackupName=name)["BackupDetails"]
         return BackupSummary(
             arn=details["BackupArn"],
             name=details["BackupName"],

@@ -31,6 +31,7 @@ class BackupRecord:
 class Claim:
     won: bool
     existing: BackupRecord | None = None
+    first_claimed_at: datetime | None = None
 
 
 class BackupLedger:
@@ -46,35 +47,41 @@ class BackupLedger:
     def claim(
         self, logical_name: str, tick: str, backup_name: str, physical_table: str, now: datetime
     ) -> Claim:
-        """Take the right to create this tick's backup. Loses to a completed or live claim."""
+        """Take the right to create this tick's backup. Loses to a completed or live claim.
+
+        The first claim's time is kept across re-claims: only a backup created after it can have
+        been made by an earlier attempt of this tick.
+        """
         stale_before = (now - self._lease).isoformat()
-        item = {
-            **self._key(logical_name, tick),
-            "status": {"S": CLAIMED},
-            "backup_name": {"S": backup_name},
-            "physical_table": {"S": physical_table},
-            "claimed_at": {"S": now.isoformat()},
-        }
         try:
             with aws_errors(table=logical_name):
-                self._client.put_item(
+                response = self._client.update_item(
                     TableName=self._table,
-                    Item=item,
+                    Key=self._key(logical_name, tick),
+                    UpdateExpression=(
+                        "SET #s = :claimed, backup_name = :name, physical_table = :table, "
+                        "claimed_at = :now, first_claimed_at = if_not_exists(first_claimed_at, :now)"
+                    ),
                     ConditionExpression=(
                         "attribute_not_exists(pk) OR #s = :failed OR (#s = :claimed AND claimed_at < :stale)"
                     ),
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
-                        ":failed": {"S": FAILED},
                         ":claimed": {"S": CLAIMED},
+                        ":failed": {"S": FAILED},
                         ":stale": {"S": stale_before},
+                        ":name": {"S": backup_name},
+                        ":table": {"S": physical_table},
+                        ":now": {"S": now.isoformat()},
                     },
+                    ReturnValues="ALL_NEW",
                 )
         except Exception as exc:
             if error_code(exc.__cause__ or exc) != "ConditionalCheckFailedException":
                 raise
             return Claim(won=False, existing=self.get(logical_name, tick))
-        return Claim(won=True)
+        first = _aware(datetime.fromisoformat(response["Attributes"]["first_claimed_at"]["S"]))
+        return Claim(won=True, first_claimed_at=first)
 
     def get(self, logical_name: str, tick: str) -> BackupRecord | None:
         with aws_errors(table=logical_name):
@@ -126,7 +133,7 @@ class BackupLedger:
 
 def _record(item: dict[str, Any]) -> BackupRecord:
     arn = item.get("backup_arn", {}).get("S")
-    claimed = datetime.fromisoformat(item["claimed_at"]["S"])
+    claimed = _aware(datetime.fromisoformat(item["claimed_at"]["S"]))
     return BackupRecord(
         logical_name=item["pk"]["S"].removeprefix("BACKUP#"),
         tick=item["sk"]["S"],
@@ -134,5 +141,9 @@ def _record(item: dict[str, Any]) -> BackupRecord:
         backup_name=item["backup_name"]["S"],
         physical_table=item["physical_table"]["S"],
         backup_arn=arn,
-        claimed_at=claimed if claimed.tzinfo else claimed.replace(tzinfo=UTC),
+        claimed_at=claimed,
     )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
