@@ -1,0 +1,64 @@
+"""Restore state machine steps (statemachines/restore.asl.json): dispatch on `action`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dynamodb_dr.aws import warm_clients
+from dynamodb_dr.config import Settings
+from dynamodb_dr.errors import InvalidInput
+from dynamodb_dr.restore import report, steps
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = {
+    "validate": steps.validate_request,
+    "start_restore": steps.start_restore,
+    "check_restore": steps.check_restore,
+    "reapply_settings": steps.reapply_settings,
+    "diff_settings": steps.diff_settings,
+    "plan_validation": steps.plan_validation,
+    "scan_segment": steps.scan_segment,
+    "compare": steps.compare,
+    "catch_up": steps.catch_up,
+    "request_approval": report.request_approval,
+    "report": report.report,
+    "fail": report.handle_failure,
+}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    action = event.get("action") if isinstance(event, dict) else None
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown restore action {action!r}; known: {sorted(ACTIONS)}")
+    env = steps.StepEnv(
+        settings=Settings.from_env(os.environ),
+        clients=warm_clients(os.environ),
+        remaining_ms=context.get_remaining_time_in_millis,
+        topic_arn=os.environ.get("RESTORE_TOPIC_ARN"),
+        archive_bucket=os.environ.get("ARCHIVE_BUCKET"),
+    )
+    logger.append_keys(action=action)
+    result = ACTIONS[action](event, env)
+    if action == "report" and result.get("mode") == "restore":
+        metrics.add_metric(
+            name="RestoreDurationSeconds", unit=MetricUnit.Seconds, value=result["rto_elapsed_seconds"]
+        )
+        metrics.add_metric(
+            name="RestoreRpoSeconds", unit=MetricUnit.Seconds, value=result["rpo_achieved_seconds"]
+        )
+    if action == "fail":
+        metrics.add_metric(name="RestoreFailures", unit=MetricUnit.Count, value=1)
+    logger.info("restore step done", extra={"keys": sorted(result)})
+    return result

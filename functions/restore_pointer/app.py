@@ -1,0 +1,44 @@
+"""The only writer of live-table pointers: restore cutover and rollback (all or none)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dynamodb_dr.aws import warm_clients
+from dynamodb_dr.config import Settings
+from dynamodb_dr.errors import InvalidInput
+from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.restore.cutover import CutoverLedger, Pointers, cutover, rollback
+from dynamodb_dr.restore.steps import plan_of
+from dynamodb_dr.restore.tables import RestoreTables
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    action = event.get("action") if isinstance(event, dict) else None
+    if action not in {"cutover", "rollback"}:
+        raise InvalidInput(f"unknown pointer action {action!r}")
+    plan = plan_of(event)
+    settings = Settings.from_env(os.environ)
+    clients = warm_clients(os.environ)
+    registry = TableRegistry(settings, clients.client("ssm"))
+    ledger = CutoverLedger(clients.client("dynamodb"), settings.state_table)
+    pointers = Pointers(clients.client("ssm"))
+    if action == "cutover":
+        result = cutover(plan, registry, RestoreTables(clients.client("dynamodb")), ledger, pointers)
+    else:
+        result = rollback(plan, registry, ledger, pointers)
+    metrics.add_metric(name="PointersSwitched", unit=MetricUnit.Count, value=len(result["pointers"]))
+    logger.info("pointers", extra={"status": result["status"], "pointers": result["pointers"]})
+    return result

@@ -1,0 +1,176 @@
+"""DynamoDB table operations of a restore: windows, restores, status, clean-up."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.errors import AwsCallFailed, LimitExceeded, TableNotFound
+
+TAG_PREFIX = "dynamodb-dr:"
+TAG_EXECUTION = f"{TAG_PREFIX}restore-execution"
+TAG_SOURCE = f"{TAG_PREFIX}restored-from"
+TAG_POINT = f"{TAG_PREFIX}restore-point"
+TAG_STATUS = f"{TAG_PREFIX}restore-status"
+
+
+class RestoreTables:
+    def __init__(self, dynamodb: Any) -> None:
+        self._ddb = dynamodb
+
+    def describe(self, table: str) -> dict[str, Any]:
+        with aws_errors(table=table):
+            return dict(self._ddb.describe_table(TableName=table)["Table"])
+
+    def exists(self, table: str) -> bool:
+        try:
+            self.describe(table)
+        except TableNotFound:
+            return False
+        return True
+
+    def restorable_window(self, table: str) -> tuple[datetime, datetime] | None:
+        with aws_errors(table=table):
+            described = self._ddb.describe_continuous_backups(TableName=table)
+        pitr = described["ContinuousBackupsDescription"].get("PointInTimeRecoveryDescription", {})
+        if pitr.get("PointInTimeRecoveryStatus") != "ENABLED":
+            return None
+        return pitr["EarliestRestorableDateTime"], pitr["LatestRestorableDateTime"]
+
+    def start_restore(self, source: str, target: str, restore_time: datetime, tags: dict[str, str]) -> str:
+        """Start a restore matching the source's billing mode, indexes and encryption.
+
+        Idempotent: a retried call that finds its own restore returns "already-started".
+        """
+        description = self.describe(source)
+        request: dict[str, Any] = {
+            "SourceTableName": source,
+            "TargetTableName": target,
+            "RestoreDateTime": restore_time,
+            **restore_overrides(description),
+        }
+        try:
+            with aws_errors(table=target):
+                self._ddb.restore_table_to_point_in_time(**request)
+        except Exception as exc:
+            if error_code(exc.__cause__ or exc) not in {
+                "TableAlreadyExistsException",
+                "ResourceInUseException",
+            }:
+                raise
+            if not self.created_by(target, tags[TAG_EXECUTION], description["TableArn"], restore_time):
+                raise
+            return "already-started"
+        self.try_tag(target, tags)
+        return "started"
+
+    def created_by(self, target: str, execution: str, source_arn: str, restore_time: datetime) -> bool:
+        """Whether `target` is this execution's restore: its tag, or (tags not yet applied while
+        the table was CREATING) its restore summary naming the same source and time."""
+        try:
+            if self.tags(target).get(TAG_EXECUTION) == execution:
+                return True
+        except AwsCallFailed:
+            pass
+        summary = self.describe(target).get("RestoreSummary") or {}
+        when = summary.get("RestoreDateTime")
+        return (
+            summary.get("SourceTableArn") == source_arn
+            and isinstance(when, datetime)
+            and abs((when - restore_time).total_seconds()) < 1
+        )
+
+    def try_tag(self, table: str, tags: dict[str, str]) -> bool:
+        """Tag now if the table accepts it (a CREATING table may not); callers tag again later."""
+        try:
+            self.tag(table, tags)
+        except (AwsCallFailed, LimitExceeded):
+            return False
+        return True
+
+    def wait_active(self, table: str, timeout_seconds: float = 120, interval: float = 5) -> bool:
+        """Wait (bounded) until an update such as a stream change has finished."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            status, indexes = self.status(table)
+            if status == "ACTIVE" and all(s == "ACTIVE" for s in indexes.values()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    def status(self, table: str) -> tuple[str, dict[str, str]]:
+        """(table status, {index name: status})."""
+        description = self.describe(table)
+        indexes = {
+            i["IndexName"]: i.get("IndexStatus", "ACTIVE")
+            for i in description.get("GlobalSecondaryIndexes", [])
+        }
+        return description["TableStatus"], indexes
+
+    def tags(self, table: str) -> dict[str, str]:
+        arn = self.describe(table)["TableArn"]
+        tags: dict[str, str] = {}
+        request: dict[str, Any] = {"ResourceArn": arn}
+        while True:
+            with aws_errors(table=table):
+                page = self._ddb.list_tags_of_resource(**request)
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+            if not page.get("NextToken"):
+                return tags
+            request["NextToken"] = page["NextToken"]
+
+    def tag(self, table: str, tags: dict[str, str]) -> None:
+        arn = self.describe(table)["TableArn"]
+        with aws_errors(table=table):
+            self._ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def delete(self, table: str) -> None:
+        with aws_errors(table=table):
+            if self.describe(table).get("DeletionProtectionEnabled"):
+                self._ddb.update_table(TableName=table, DeletionProtectionEnabled=False)
+            self._ddb.delete_table(TableName=table)
+
+
+def restore_overrides(source: dict[str, Any]) -> dict[str, Any]:
+    """Restore parameters that make the new table match its source."""
+    overrides: dict[str, Any] = {}
+    billing = source.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    overrides["BillingModeOverride"] = billing
+    if billing == "PROVISIONED":
+        throughput = source.get("ProvisionedThroughput", {})
+        overrides["ProvisionedThroughputOverride"] = {
+            "ReadCapacityUnits": throughput.get("ReadCapacityUnits", 1),
+            "WriteCapacityUnits": throughput.get("WriteCapacityUnits", 1),
+        }
+    gsis = [_index(i, billing) for i in source.get("GlobalSecondaryIndexes", [])]
+    if gsis:
+        overrides["GlobalSecondaryIndexOverride"] = gsis
+    lsis = [_index(i, None) for i in source.get("LocalSecondaryIndexes", [])]
+    if lsis:
+        overrides["LocalSecondaryIndexOverride"] = lsis
+    sse = source.get("SSEDescription")
+    if sse and sse.get("Status") in {"ENABLED", "UPDATING"}:
+        overrides["SSESpecificationOverride"] = {
+            "Enabled": True,
+            "SSEType": sse.get("SSEType", "KMS"),
+            **({"KMSMasterKeyId": sse["KMSMasterKeyArn"]} if sse.get("KMSMasterKeyArn") else {}),
+        }
+    return overrides
+
+
+def _index(index: dict[str, Any], billing: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "IndexName": index["IndexName"],
+        "KeySchema": index["KeySchema"],
+        "Projection": index["Projection"],
+    }
+    if billing == "PROVISIONED":
+        throughput = index.get("ProvisionedThroughput", {})
+        result["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": throughput.get("ReadCapacityUnits", 1),
+            "WriteCapacityUnits": throughput.get("WriteCapacityUnits", 1),
+        }
+    return result

@@ -1,0 +1,178 @@
+"""The restore state machine definition and its template wiring, checked statically."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from dynamodb_dr_local import PROJECT_ROOT
+from dynamodb_dr_local.emulator import transform_template
+from dynamodb_dr_local.emulator.stack import load_sam_template
+
+ASL = PROJECT_ROOT / "statemachines" / "restore.asl.json"
+TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientAwsError",
+}
+PARAMETERS = {"ProtectedTables": "customers,orders"}
+
+
+@cache
+def definition() -> dict[str, Any]:
+    return dict(json.loads(ASL.read_text()))
+
+
+@cache
+def cfn() -> dict[str, Any]:
+    return transform_template(parameters=PARAMETERS).cloudformation
+
+
+def scopes(machine: dict[str, Any], enclosing_catch: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Each state machine scope (top level, Map processors, Parallel branches), with whether an
+    enclosing state's Catch covers its tasks."""
+    yield machine, enclosing_catch
+    for state in machine["States"].values():
+        inner = [state["ItemProcessor"]] if "ItemProcessor" in state else state.get("Branches", [])
+        for sub in inner:
+            yield from scopes(sub, enclosing_catch or bool(state.get("Catch")))
+
+
+def all_states() -> Iterator[tuple[str, dict[str, Any], dict[str, Any], bool]]:
+    for machine, covered in scopes(definition()):
+        for name, state in machine["States"].items():
+            yield name, state, machine["States"], covered
+
+
+def test_every_substitution_is_provided_and_used() -> None:
+    text = ASL.read_text()
+    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
+    machine = load_sam_template()["Resources"]["RestoreStateMachine"]["Properties"]
+    assert machine["DefinitionUri"] == "statemachines/restore.asl.json"
+    assert used == set(machine["DefinitionSubstitutions"])
+
+
+def test_every_transition_exists_and_every_state_is_reachable() -> None:
+    for machine, _ in scopes(definition()):
+        states = machine["States"]
+        assert machine["StartAt"] in states
+        targets = {machine["StartAt"]}
+        for name, state in states.items():
+            nexts = [state.get("Next"), state.get("Default")]
+            nexts += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+            for target in filter(None, nexts):
+                assert target in states, f"{name} -> {target}"
+                targets.add(target)
+            terminal = state["Type"] in {"Succeed", "Fail"} or state.get("End")
+            assert terminal or state.get("Next") or state["Type"] == "Choice", name
+        assert targets == set(states), f"unreachable: {set(states) - targets}"
+
+
+def test_every_task_retries_transient_errors_only_and_is_caught() -> None:
+    tasks = [(n, s, covered) for n, s, _, covered in all_states() if s["Type"] == "Task"]
+    assert len(tasks) >= 10
+    for name, state, covered in tasks:
+        assert state.get("Retry"), name
+        for retrier in state["Retry"]:
+            assert set(retrier["ErrorEquals"]) <= TRANSIENT, f"{name} retries non-transient errors"
+            assert retrier["MaxAttempts"] <= 5
+        assert state.get("Catch") or covered, f"{name} has no Catch"
+        for catcher in state.get("Catch", []):
+            assert catcher["ResultPath"].startswith("$.")  # keeps the state for the failure path
+
+
+def test_every_failure_goes_through_the_notifying_handler() -> None:
+    states = definition()["States"]
+    for name, state in states.items():
+        for catcher in state.get("Catch", []):
+            expected = "Failed" if name == "HandleFailure" else "HandleFailure"
+            assert catcher["Next"] == expected, name
+    assert states["HandleFailure"]["Parameters"]["Payload"]["action"] == "fail"
+    assert states["Failed"]["Type"] == "Fail"
+
+
+def test_task_results_are_selected_to_keep_state_small() -> None:
+    for name, state, _, _ in all_states():
+        if state["Type"] != "Task" or state["Resource"].endswith(".waitForTaskToken"):
+            continue
+        assert "ResultSelector" in state or state.get("ResultPath") is None, name
+        assert state["Resource"].startswith("arn:aws:states:::lambda:invoke"), name
+
+
+def test_poll_loop_is_bounded_and_jsonpath_only() -> None:
+    states = definition()["States"]
+    assert "QueryLanguage" not in definition() or definition()["QueryLanguage"] == "JSONPath"
+    assert states["WaitForRestores"]["SecondsPath"] == "$.plan.poll.interval_seconds"
+    assert states["WaitForRestores"]["Next"] == "CheckRestores"
+    assert states["RequestApproval"]["TimeoutSeconds"] <= 7 * 86400
+    scan = states["ScanSegments"]
+    assert scan["Type"] == "Map" and scan["MaxConcurrency"] >= 8
+    assert scan["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+
+
+def test_distributed_map_may_start_only_its_own_children() -> None:
+    role = cfn()["Resources"]["RestoreStateMachineRole"]
+    starts = [s for s in _statements(role) if "states:StartExecution" in _as_list(s["Action"])]
+    assert len(starts) == 1
+    own = (
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-restore"
+    )
+    assert starts[0]["Resource"] == {"Fn::Sub": own}
+    machine = cfn()["Resources"]["RestoreStateMachine"]["Properties"]
+    assert machine["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-restore"}
+
+
+def test_state_machine_is_standard_traced_and_logs_to_an_encrypted_group() -> None:
+    resources = cfn()["Resources"]
+    machine = resources["RestoreStateMachine"]["Properties"]
+    assert machine["StateMachineType"] == "STANDARD"
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    assert machine["LoggingConfiguration"]["IncludeExecutionData"] is False
+    group_ref = machine["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+    group = resources[group_ref["Fn::GetAtt"][0]]["Properties"]
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["DataKey", "Arn"]}
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def _statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for policy in role["Properties"].get("Policies", []):
+        yield from policy["PolicyDocument"]["Statement"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_only_the_pointer_function_can_write_live_table_pointers() -> None:
+    writers = set()
+    for name, resource in cfn()["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        for statement in _statements(resource):
+            actions = _as_list(statement["Action"])
+            if statement["Effect"] == "Allow" and any(
+                a in {"*", "ssm:*", "ssm:Put*", "ssm:PutParameter"} for a in actions
+            ):
+                resources = json.dumps(statement["Resource"])
+                if statement["Resource"] == "*" or "parameter/dynamodb-dr" in resources:
+                    writers.add(name)
+    assert writers == {"RestorePointerFunctionRole"}
+
+
+def test_restore_roles_mutate_nothing_on_star() -> None:
+    read_or_delivery = re.compile(r"^(application-autoscaling:Describe|logs:|xray:)")
+    for name in ("RestoreFunctionRole", "RestorePointerFunctionRole", "RestoreStateMachineRole"):
+        for statement in _statements(cfn()["Resources"][name]):
+            if statement["Resource"] == "*":
+                for action in _as_list(statement["Action"]):
+                    assert read_or_delivery.match(action), f"{name}: {action} on *"
+
+
+def test_scan_parallelism_fits_the_restore_functions_concurrency() -> None:
+    reserved = cfn()["Resources"]["RestoreFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert definition()["States"]["ScanSegments"]["MaxConcurrency"] < reserved
