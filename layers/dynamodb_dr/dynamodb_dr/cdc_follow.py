@@ -1,0 +1,163 @@
+"""Stream follower: keep the archiver's event source mappings on each protected live table.
+
+For every protected table it resolves the live physical table (SSM pointer), makes sure that
+table's stream is on with NEW_AND_OLD_IMAGES (a restored table has none), and creates the
+archiver's mapping on it. Mappings on streams that no longer exist (table deleted, stream turned
+off and on) are deleted; a mapping on a table that is still there but no longer live keeps
+draining its late writes until that table is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.errors import DynamoDbDrError, StreamViewMismatch
+from dynamodb_dr.registry import TableRegistry
+
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+
+
+class MappingSettings(BaseModel):
+    """How the archiver's mappings are configured (from the follower's environment)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function_name: str
+    on_failure_arn: str
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    batching_window_seconds: int = Field(default=5, ge=0, le=300)
+    max_retry_attempts: int = Field(default=10, ge=-1, le=10_000)
+    max_record_age_seconds: int = Field(default=86_400, ge=-1, le=604_800)
+
+    def mapping_config(self) -> dict[str, Any]:
+        return {
+            "BatchSize": self.batch_size,
+            "MaximumBatchingWindowInSeconds": self.batching_window_seconds,
+            "MaximumRetryAttempts": self.max_retry_attempts,
+            "MaximumRecordAgeInSeconds": self.max_record_age_seconds,
+            "BisectBatchOnFunctionError": True,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "DestinationConfig": {"OnFailure": {"Destination": self.on_failure_arn}},
+        }
+
+
+@dataclass
+class TableFollow:
+    logical_name: str
+    live_table: str | None = None
+    stream_arn: str | None = None
+    action: str = "none"  # none | created | stream-enabled+created | error
+    error: str | None = None
+
+
+@dataclass
+class FollowReport:
+    tables: list[TableFollow] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)  # stream ARNs no longer followed
+    draining: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[str]:
+        return [t.logical_name for t in self.tables if t.error]
+
+
+class StreamFollower:
+    def __init__(
+        self,
+        tables: Sequence[str],
+        registry: TableRegistry,
+        dynamodb: Any,
+        lambda_client: Any,
+        settings: MappingSettings,
+    ) -> None:
+        self._tables = tuple(tables)
+        self._registry = registry
+        self._dynamodb = dynamodb
+        self._lambda = lambda_client
+        self._settings = settings
+
+    def sync(self) -> FollowReport:
+        report = FollowReport()
+        mappings = self._mappings()
+        for logical in self._tables:
+            follow = TableFollow(logical)
+            report.tables.append(follow)
+            try:
+                follow.live_table = self._registry.resolve(logical).live_table
+                follow.stream_arn, enabled = self._ensure_stream(follow.live_table)
+                if follow.stream_arn not in mappings:
+                    self._create_mapping(follow.stream_arn)
+                    follow.action = "stream-enabled+created" if enabled else "created"
+            except DynamoDbDrError as exc:
+                follow.action, follow.error = "error", f"{exc.code}: {exc}"
+        wanted = {t.stream_arn for t in report.tables if t.stream_arn}
+        unsure = bool(report.failed)
+        for stream_arn, uuid in mappings.items():
+            if stream_arn in wanted:
+                continue
+            if unsure or self._stream_is_current(stream_arn):
+                report.draining.append(stream_arn)  # never delete while anything is unsure
+                continue
+            with aws_errors():
+                self._lambda.delete_event_source_mapping(UUID=uuid)
+            report.deleted.append(stream_arn)
+        return report
+
+    def _mappings(self) -> dict[str, str]:
+        """Stream ARN -> mapping UUID of the archiver's DynamoDB mappings."""
+        found: dict[str, str] = {}
+        request: dict[str, Any] = {"FunctionName": self._settings.function_name}
+        while True:
+            with aws_errors():
+                page = self._lambda.list_event_source_mappings(**request)
+            for mapping in page.get("EventSourceMappings", []):
+                arn = mapping.get("EventSourceArn", "")
+                if ":dynamodb:" in arn and "/stream/" in arn:
+                    found[arn] = mapping["UUID"]
+            if not page.get("NextMarker"):
+                return found
+            request["Marker"] = page["NextMarker"]
+
+    def _ensure_stream(self, table: str) -> tuple[str, bool]:
+        with aws_errors(table=table):
+            description = self._dynamodb.describe_table(TableName=table)["Table"]
+        spec = description.get("StreamSpecification") or {}
+        if spec.get("StreamEnabled") and description.get("LatestStreamArn"):
+            if spec.get("StreamViewType") != STREAM_VIEW:
+                raise StreamViewMismatch(
+                    f"{table} streams {spec.get('StreamViewType')}, the archive needs {STREAM_VIEW}",
+                    table=table,
+                )
+            return str(description["LatestStreamArn"]), False
+        with aws_errors(table=table):
+            updated = self._dynamodb.update_table(
+                TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW}
+            )["TableDescription"]
+        return str(updated["LatestStreamArn"]), True
+
+    def _create_mapping(self, stream_arn: str) -> None:
+        with aws_errors():
+            self._lambda.create_event_source_mapping(
+                FunctionName=self._settings.function_name,
+                EventSourceArn=stream_arn,
+                StartingPosition="TRIM_HORIZON",  # a new stream's first records are not missed
+                Enabled=True,
+                **self._settings.mapping_config(),
+            )
+
+    def _stream_is_current(self, stream_arn: str) -> bool:
+        """Is this still the latest stream of an existing table (so its writes must be kept)?"""
+        table = stream_arn.split(":", 5)[5].split("/")[1]
+        try:
+            with aws_errors(table=table):
+                description = self._dynamodb.describe_table(TableName=table)["Table"]
+        except DynamoDbDrError as exc:
+            if error_code(exc.__cause__ or exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return bool(description.get("LatestStreamArn") == stream_arn)

@@ -1,0 +1,240 @@
+"""Replay the CDC archive into a table, and bring single items back to an earlier state.
+
+Replay reads every archived change of a logical table between two times, orders them per key by
+(stream, sequence number) and applies only the last one per key (last writer wins): a put of its
+NewImage, or a delete. Writes are idempotent, so running a replay twice gives the same table.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from threading import Lock
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from dynamodb_dr.aws import aws_errors
+from dynamodb_dr.cdc import Change, binary_to_bytes, dedupe
+from dynamodb_dr.cdc_archive import ArchiveScan, ArchiveStore, read_changes
+from dynamodb_dr.config import TABLE_NAME_PATTERN
+from dynamodb_dr.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
+
+BATCH_LIMIT = 25  # BatchWriteItem maximum
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: str = Field(pattern=TABLE_NAME_PATTERN.pattern)  # logical table whose archive is read
+    start: AwareDatetime
+    end: AwareDatetime
+    target: str = Field(pattern=TABLE_NAME_PATTERN.pattern)
+    dry_run: bool = False
+    force: bool = False
+    workers: int = Field(default=8, ge=1, le=64)
+    max_attempts: int = Field(default=10, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplayRequest:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
+@dataclass(frozen=True)
+class KeyOp:
+    """The final write for one key: put `item`, or delete `keys` when item is None."""
+
+    keys: dict[str, Any]
+    item: dict[str, Any] | None
+    change: Change
+
+    def request(self) -> dict[str, Any]:
+        if self.item is None:
+            return {"DeleteRequest": {"Key": binary_to_bytes(self.keys)}}
+        return {"PutRequest": {"Item": binary_to_bytes(self.item)}}
+
+
+@dataclass
+class ReplayReport:
+    table: str
+    target: str
+    dry_run: bool
+    objects_read: int = 0
+    changes_read: int = 0
+    changes_in_window: int = 0
+    duplicates: int = 0
+    keys: int = 0
+    puts: int = 0
+    deletes: int = 0
+    batches: int = 0
+    retries: int = 0
+
+
+def guard_target(target: str, protected_live: Mapping[str, str], *, force: bool) -> None:
+    """Refuse to write into a protected table's live table unless forced.
+
+    `protected_live` maps each live physical table to its logical name.
+    """
+    if target in protected_live and not force:
+        raise ReplayRefused(
+            f"{target} is the live table of protected table {protected_live[target]}; pass force to write it",
+            table=protected_live[target],
+        )
+
+
+def final_ops(changes: Iterable[Change]) -> list[KeyOp]:
+    """Last writer wins per key, in per-key (stream, sequence) order."""
+    last: dict[str, Change] = {}
+    for change in dedupe(changes):
+        last[change.key_id] = change  # dedupe() sorted them: later overwrites earlier
+    return [_op(change) for change in last.values()]
+
+
+def _op(change: Change) -> KeyOp:
+    if change.event_name == "REMOVE":
+        return KeyOp(change.keys, None, change)
+    if change.new_image is None:
+        raise ArchiveCorrupt(
+            f"change {change.event_id} has no NewImage (stream view is not NEW_AND_OLD_IMAGES)"
+        )
+    return KeyOp(change.keys, change.new_image, change)
+
+
+class BatchWriter:
+    """BatchWriteItem with UnprocessedItems retried with capped exponential backoff and jitter."""
+
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        *,
+        max_attempts: int = 10,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = dynamodb
+        self._table = table
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self.retries = 0
+        self._lock = Lock()
+
+    def write(self, requests: Sequence[dict[str, Any]]) -> None:
+        pending = list(requests)
+        for attempt in range(self._max_attempts):
+            with aws_errors(table=self._table):
+                response = self._client.batch_write_item(RequestItems={self._table: pending})
+            pending = response.get("UnprocessedItems", {}).get(self._table, [])
+            if not pending:
+                return
+            with self._lock:
+                self.retries += 1
+            self._sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+        raise ReplayIncomplete(
+            f"{len(pending)} writes to {self._table} still unprocessed after {self._max_attempts} attempts",
+            table=self._table,
+        )
+
+
+def replay(
+    request: ReplayRequest,
+    store: ArchiveStore,
+    dynamodb: Any,
+    protected_live: Mapping[str, str],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReplayReport:
+    guard_target(request.target, protected_live, force=request.force)
+    report = ReplayReport(table=request.table, target=request.target, dry_run=request.dry_run)
+    scan = ArchiveScan()
+    changes = list(read_changes(store, request.table, request.start, request.end, scan))
+    report.objects_read, report.changes_read, report.changes_in_window = (
+        scan.objects,
+        scan.lines,
+        len(changes),
+    )
+    ops = final_ops(changes)
+    report.duplicates = len(changes) - len(dedupe(changes))
+    report.keys = len(ops)
+    report.deletes = sum(1 for op in ops if op.item is None)
+    report.puts = report.keys - report.deletes
+    batches = [ops[i : i + BATCH_LIMIT] for i in range(0, len(ops), BATCH_LIMIT)]
+    report.batches = len(batches)
+    if request.dry_run or not batches:
+        return report
+    writer = BatchWriter(dynamodb, request.target, max_attempts=request.max_attempts, sleep=sleep)
+    done = 0
+    with ThreadPoolExecutor(max_workers=request.workers) as pool:
+        # Every key appears once, so batches are independent and may run in any order.
+        for count in pool.map(lambda batch: _write(writer, batch), batches):
+            done += count
+            if progress:
+                progress(done, len(ops))
+    report.retries = writer.retries
+    return report
+
+
+def _write(writer: BatchWriter, batch: Sequence[KeyOp]) -> int:
+    writer.write([op.request() for op in batch])
+    return len(batch)
+
+
+# ---------------------------------------------------------------- single items
+
+
+@dataclass
+class ItemState:
+    """An item's state at a time: `exists` False means it did not exist then."""
+
+    at: datetime
+    exists: bool
+    item: dict[str, Any] | None
+    based_on: Change
+    history: list[Change] = field(default_factory=list)
+
+
+def item_history(
+    store: ArchiveStore, table: str, keys: Mapping[str, Any], start: datetime, end: datetime
+) -> list[Change]:
+    """Every archived change of one item between two times, oldest first."""
+    wanted = Change.model_construct(keys=dict(keys)).key_id
+    return dedupe(c for c in read_changes(store, table, start, end) if c.key_id == wanted)
+
+
+def state_at(history: Sequence[Change], at: datetime) -> ItemState:
+    """The item at time `at` from its (ordered) history.
+
+    The last change at or before `at` gives it; with none, the first later change's OldImage
+    does (an INSERT means the item did not exist yet).
+    """
+    before = [c for c in history if c.approximate_creation <= at]
+    if before:
+        last = before[-1]
+        exists = last.event_name != "REMOVE"
+        if exists and last.new_image is None:
+            raise ArchiveCorrupt(f"change {last.event_id} has no NewImage")
+        return ItemState(at, exists, last.new_image if exists else None, last, list(history))
+    if not history:
+        raise InvalidInput("no archived change of this item in the searched window")
+    first = history[0]
+    if first.event_name == "INSERT":
+        return ItemState(at, False, None, first, list(history))
+    if first.old_image is None:
+        raise ArchiveCorrupt(f"change {first.event_id} has no OldImage")
+    return ItemState(at, True, first.old_image, first, list(history))
+
+
+def restore_item(
+    state: ItemState, dynamodb: Any, target: str, protected_live: Mapping[str, str], *, force: bool
+) -> str:
+    """Write one item's state into `target`; returns "put" or "delete"."""
+    guard_target(target, protected_live, force=force)
+    op = KeyOp(state.based_on.keys, state.item if state.exists else None, state.based_on)
+    BatchWriter(dynamodb, target).write([op.request()])
+    return "put" if state.exists else "delete"

@@ -1,0 +1,98 @@
+"""The stream follower keeps the archiver on each protected table's live table, through cutovers."""
+
+from __future__ import annotations
+
+import pytest
+from cdc_support import Cdc
+from conftest import invoke
+
+from dynamodb_dr_local.emulator import DeployedStack, Emulator
+from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
+
+pytestmark = pytest.mark.integration
+
+
+def follow(emulator: Emulator, stack: DeployedStack) -> dict[str, object]:
+    payload, errored = invoke(emulator, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
+    assert not errored, payload
+    return payload
+
+
+def mappings(emulator: Emulator, stack: DeployedStack) -> dict[str, dict[str, object]]:
+    listed = emulator.clients.client("lambda").list_event_source_mappings(
+        FunctionName=stack.physical("CdcArchiverFunction")
+    )["EventSourceMappings"]
+    return {str(m["EventSourceArn"]).split("/")[1]: m for m in listed}
+
+
+def test_follower_maps_the_live_table_once(emulator: Emulator, stack: DeployedStack) -> None:
+    first = follow(emulator, stack)
+    assert first["tables"][0]["action"] == "created"  # type: ignore[index]
+    mapping = mappings(emulator, stack)["customers"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["BatchSize"] == 1000 and mapping["MaximumRetryAttempts"] == 10
+    assert "CdcFailureQueue" in mapping["DestinationConfig"]["OnFailure"]["Destination"]  # type: ignore[index]
+    follow(emulator, stack)
+    assert len(mappings(emulator, stack)) == 1  # idempotent
+
+
+def test_follower_moves_to_the_restored_table_after_cutover(emulator: Emulator, stack: DeployedStack) -> None:
+    dynamodb = emulator.clients.client("dynamodb")
+    follow(emulator, stack)
+    dynamodb.create_table(  # a restored table: no stream, as AWS restores them
+        TableName="customers-dr-20261126",
+        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    emulator.clients.client("ssm").put_parameter(
+        Name=f"/dynamodb-dr/{stack.name}/tables/customers/live-table",
+        Value="customers-dr-20261126",
+        Type="String",
+        Overwrite=True,
+    )
+    report = follow(emulator, stack)
+    assert report["tables"][0]["action"] == "stream-enabled+created"  # type: ignore[index]
+    spec = dynamodb.describe_table(TableName="customers-dr-20261126")["Table"]["StreamSpecification"]
+    assert spec == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert set(mappings(emulator, stack)) == {"customers", "customers-dr-20261126"}
+    assert len(report["draining"]) == 1  # type: ignore[arg-type]  # the old table may still take writes
+    dynamodb.delete_table(TableName="customers")
+    report = follow(emulator, stack)
+    assert len(report["deleted"]) == 1  # type: ignore[arg-type]
+    assert set(mappings(emulator, stack)) == {"customers-dr-20261126"}
+
+
+def test_writes_reach_the_archive_through_the_mapping(emulator: Emulator, stack: DeployedStack) -> None:
+    bucket = stack.outputs["ArchiveBucketName"]
+    cdc = Cdc(emulator, stack, bucket, StreamReader(emulator.clients.client("dynamodb"), None, "customers"))
+    follow(emulator, stack)
+    table = emulator.clients.session_resource("dynamodb").Table("customers")
+    with monotonic_stream_sequences():
+        for n in range(5):  # moto's mapping delivers each write synchronously
+            table.put_item(Item={"customer_id": f"c{n}", "email": f"c{n}@example.com"})
+        table.delete_item(Key={"customer_id": "c0"})
+    changes = [change for _, change in cdc.archived()]
+    assert [c.event_name for c in changes] == ["INSERT"] * 5 + ["REMOVE"]
+    assert len({c.sequence_number for c in changes}) == 6
+
+
+def test_a_live_table_streaming_the_wrong_view_fails_loudly(emulator: Emulator, stack: DeployedStack) -> None:
+    emulator.clients.client("dynamodb").create_table(
+        TableName="customers-dr-keys",
+        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    )
+    emulator.clients.client("ssm").put_parameter(
+        Name=f"/dynamodb-dr/{stack.name}/tables/customers/live-table",
+        Value="customers-dr-keys",
+        Type="String",
+    )
+    payload, errored = invoke(emulator, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
+    assert errored and payload["errorType"] == "StreamFollowFailed"
+    logs = emulator.router.invocations[-1].logs
+    assert "StreamViewMismatch" in logs
+    assert mappings(emulator, stack) == {}  # and no mapping on a stream the archive cannot use

@@ -1,0 +1,63 @@
+"""The CDC archive section of the transformed template: least privilege, no static mappings."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from dynamodb_dr_local.emulator import transform_template
+
+
+@cache
+def cfn() -> dict[str, Any]:
+    return transform_template(parameters={"ProtectedTables": "customers,orders"}).cloudformation
+
+
+def statements(role: str) -> dict[str, dict[str, Any]]:
+    policies = cfn()["Resources"][role]["Properties"]["Policies"]
+    return {s["Sid"]: s for p in policies for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
+
+
+def test_no_event_source_mapping_is_declared_the_follower_manages_them() -> None:
+    kinds = {r["Type"] for r in cfn()["Resources"].values()}
+    assert "AWS::Lambda::EventSourceMapping" not in kinds
+    follower = cfn()["Resources"]["CdcFollowerFunction"]["Properties"]["Environment"]["Variables"]
+    assert follower["ARCHIVER_FUNCTION"] == {"Ref": "CdcArchiverFunction"}
+    assert follower["CDC_BATCH_SIZE"] == {"Ref": "CdcBatchSize"}
+    assert cfn()["Parameters"]["CdcBatchSize"]["MaxValue"] == 10000
+
+
+def test_archiver_writes_only_under_cdc_and_reads_only_protected_streams() -> None:
+    granted = statements("CdcArchiverFunctionRole")
+    assert granted["WriteCdcArchive"]["Action"] == "s3:PutObject"
+    assert granted["WriteCdcArchive"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/cdc/*"}
+    assert granted["ListCdcArchive"]["Condition"] == {"StringLike": {"s3:prefix": "cdc/*"}}
+    streams = json.dumps(granted["ReadProtectedTableStreams"]["Resource"])
+    assert "/stream/*" in streams and "-dr-*/stream/*" in streams
+    actions = {
+        a for s in granted.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert not {a for a in actions if a.startswith("s3:") and a not in {"s3:PutObject", "s3:ListBucket"}}
+
+
+def test_follower_manages_only_the_archivers_mappings() -> None:
+    granted = statements("CdcFollowerFunctionRole")
+    pinned = {"StringEquals": {"lambda:FunctionArn": {"Fn::GetAtt": ["CdcArchiverFunction", "Arn"]}}}
+    assert granted["CreateArchiverMappingsOnly"]["Condition"] == pinned
+    assert granted["ManageArchiverMappings"]["Condition"] == pinned
+
+
+def test_failure_queue_is_encrypted_and_alarmed() -> None:
+    resources = cfn()["Resources"]
+    assert resources["CdcFailureQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    alarm = resources["CdcFailureQueueAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Threshold"] == 0
+
+
+def test_glue_table_projects_the_archive_partitions() -> None:
+    table = cfn()["Resources"]["CdcGlueTable"]["Properties"]["TableInput"]
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["table_name", "dt", "hour"]
+    assert table["Parameters"]["projection.enabled"] == "true"
+    template = table["Parameters"]["storage.location.template"]["Fn::Sub"]
+    assert template.endswith("/cdc/table=${!table_name}/dt=${!dt}/hour=${!hour}/")
