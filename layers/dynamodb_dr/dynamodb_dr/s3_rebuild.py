@@ -1,0 +1,286 @@
+"""Rebuild a NEW table as of a chosen time from S3: the newest FULL export at or before it
+(DynamoDB import-from-S3 where it fits), the incremental exports after it (batch writes), then
+optionally the CDC archive up to the exact time. Needs only the bucket: the source table, its
+PITR and the state table may all be gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.cdc_archive import ArchiveStore
+from dynamodb_dr.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
+from dynamodb_dr.export_chain import ExportRecord
+from dynamodb_dr.export_reader import ExportStore, RebuildPlan, plan_rebuild
+from dynamodb_dr.replay import BatchWriter, ReplayRequest, replay
+
+BATCH = 25
+Progress = Callable[[str], None]
+
+
+class RebuildRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    table: str = Field(pattern=LOGICAL_NAME_PATTERN.pattern)  # logical name the exports belong to
+    target: str = Field(pattern=TABLE_NAME_PATTERN.pattern)
+    at: AwareDatetime
+    bucket: str = Field(min_length=3)
+    prefix: str = "exports"
+    use_import: bool = True
+    cdc: bool = True
+    keep_partial: bool = False
+    poll_seconds: float = Field(default=5.0, ge=0)
+
+
+@dataclass
+class RebuildReport:
+    table: str
+    target: str
+    requested: str
+    reached: str = ""  # the exact point in time the table now reflects
+    exports_reached: str = ""  # where the export chain alone got to (CDC then goes on to `reached`)
+    full_export: str = ""
+    full_method: str = ""  # import | batch
+    incrementals: list[str] = field(default_factory=list)
+    items_from_full: int = 0
+    puts: int = 0
+    deletes: int = 0
+    cdc: str = "not used"
+    items: int = 0
+    seconds: float = 0.0
+
+
+def rebuild_from_s3(
+    request: RebuildRequest, dynamodb: Any, s3: Any, *, progress: Progress = print, sleep: Any = time.sleep
+) -> RebuildReport:
+    started = time.perf_counter()
+    store = ExportStore(s3, request.bucket, request.prefix)
+    report = RebuildReport(request.table, request.target, request.at.isoformat())
+    plan = plan_rebuild(store.chain(request.table), request.at)
+    progress(
+        f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
+        f"up to {plan.reached.isoformat()}"
+    )
+    if _table_exists(dynamodb, request.target):
+        raise InvalidInput(
+            f"target table {request.target} already exists: choose a new name", table=request.target
+        )
+    try:
+        _run(_Context(request, store, dynamodb, s3, report, progress, sleep), plan)
+    except BaseException as exc:
+        if not request.keep_partial and _table_exists(dynamodb, request.target):
+            progress(f"rebuild failed: deleting the partial table {request.target} (--keep-partial keeps it)")
+            _delete_table(dynamodb, request.target)
+        if isinstance(exc, DynamoDbDrError):
+            raise
+        raise RebuildFailed(f"rebuild of {request.target} failed: {exc}", table=request.table) from exc
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+@dataclass
+class _Context:
+    request: RebuildRequest
+    store: ExportStore
+    dynamodb: Any
+    s3: Any
+    report: RebuildReport
+    progress: Progress
+    sleep: Any
+
+
+def _run(ctx: _Context, plan: RebuildPlan) -> None:
+    request, report, dynamodb = ctx.request, ctx.report, ctx.dynamodb
+    full = plan.full
+    schema = full.table_schema
+    if not schema or "KeySchema" not in schema or "AttributeDefinitions" not in schema:
+        raise RebuildFailed(f"FULL export {full.sk} has no table schema recorded", table=request.table)
+    report.full_export = full.sk
+    data_keys = ctx.store.data_keys(full)
+    if request.use_import and not schema.get("LocalSecondaryIndexes") and data_keys:
+        report.full_method = "import"
+        report.items_from_full = _import(ctx, schema, data_keys)
+    else:  # import-from-S3 cannot create local secondary indexes
+        report.full_method = "batch"
+        _create(request.target, schema, dynamodb, ctx.sleep)
+        report.items_from_full, _ = _apply(dynamodb, request.target, _full_ops(ctx.store, data_keys))
+    ctx.progress(f"FULL export {full.sk}: {report.items_from_full} items ({report.full_method})")
+    for record in plan.incrementals:
+        puts, deletes = _apply(dynamodb, request.target, _incremental_ops(ctx.store, record))
+        report.puts, report.deletes = report.puts + puts, report.deletes + deletes
+        report.incrementals.append(record.sk)
+        assert record.window_from
+        ctx.progress(
+            f"INCREMENTAL {record.window_from.isoformat()} .. {record.window_to.isoformat()}: "
+            f"{puts} puts, {deletes} deletes"
+        )
+    report.exports_reached = plan.reached.isoformat()
+    reached = _cdc(ctx, plan.reached) if plan.reached < request.at else plan.reached
+    report.reached = reached.isoformat()
+    report.items = _count(dynamodb, request.target)
+
+
+def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
+    request, dynamodb = ctx.request, ctx.dynamodb
+    parameters: dict[str, Any] = {
+        "TableName": request.target,
+        "KeySchema": schema["KeySchema"],
+        "AttributeDefinitions": schema["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if schema.get("GlobalSecondaryIndexes"):
+        parameters["GlobalSecondaryIndexes"] = schema["GlobalSecondaryIndexes"]
+    data_prefix = data_keys[0].rsplit("/", 1)[0] + "/"
+    with aws_errors(table=request.target):
+        description = dynamodb.import_table(
+            S3BucketSource={"S3Bucket": request.bucket, "S3KeyPrefix": data_prefix},
+            InputFormat="DYNAMODB_JSON",
+            InputCompressionType="GZIP",
+            TableCreationParameters=parameters,
+        )["ImportTableDescription"]
+    arn = description["ImportArn"]
+    ctx.progress(f"import-from-S3 started: {arn}")
+    while description["ImportStatus"] == "IN_PROGRESS":
+        ctx.sleep(request.poll_seconds)
+        with aws_errors(table=request.target):
+            description = dynamodb.describe_import(ImportArn=arn)["ImportTableDescription"]
+    if description["ImportStatus"] != "COMPLETED":
+        raise RebuildFailed(
+            f"import {arn} ended {description['ImportStatus']}: "
+            f"{description.get('FailureCode')}: {description.get('FailureMessage')}",
+            table=request.target,
+        )
+    _wait_active(dynamodb, request.target, ctx.sleep)
+    return int(description.get("ImportedItemCount", 0))
+
+
+def _create(target: str, schema: dict[str, Any], dynamodb: Any, sleep: Any) -> None:
+    with aws_errors(table=target):
+        dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **schema)
+    _wait_active(dynamodb, target, sleep)
+
+
+def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[dict[str, Any]]:
+    for key in keys:
+        for line in store.lines(key):
+            yield {"PutRequest": {"Item": from_export_json(line["Item"])}}
+
+
+def _incremental_ops(store: ExportStore, record: ExportRecord) -> Iterable[dict[str, Any]]:
+    for key in store.data_keys(record):
+        for line in store.lines(key):
+            if "NewImage" in line:
+                yield {"PutRequest": {"Item": from_export_json(line["NewImage"])}}
+            else:
+                yield {"DeleteRequest": {"Key": from_export_json(line["Keys"])}}
+
+
+def from_export_json(item: dict[str, Any]) -> dict[str, Any]:
+    """Export files hold binary values base64-encoded; boto3 wants bytes (it encodes them itself)."""
+    return {name: _value(value) for name, value in item.items()}
+
+
+def _value(value: dict[str, Any]) -> dict[str, Any]:
+    if "B" in value:
+        return {"B": base64.b64decode(value["B"])}
+    if "BS" in value:
+        return {"BS": [base64.b64decode(v) for v in value["BS"]]}
+    if "M" in value:
+        return {"M": from_export_json(value["M"])}
+    if "L" in value:
+        return {"L": [_value(v) for v in value["L"]]}
+    return value
+
+
+def _apply(
+    dynamodb: Any, table: str, ops: Iterable[dict[str, Any]], attempts: int = 10, workers: int = 8
+) -> tuple[int, int]:
+    """Batch writes (25 a call, `workers` calls in flight), unprocessed items retried with backoff.
+
+    Keys are unique within one export, so its batches are independent and may land in any order;
+    the call returns only when every batch of this export is written. Returns (puts, deletes).
+    """
+    writer = BatchWriter(dynamodb, table, max_attempts=attempts)
+    puts = deletes = 0
+    in_flight: set[Future[None]] = set()
+    batch: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        try:
+            for op in ops:
+                puts, deletes = (puts + 1, deletes) if "PutRequest" in op else (puts, deletes + 1)
+                batch.append(op)
+                if len(batch) == BATCH:
+                    in_flight.add(pool.submit(writer.write, batch))
+                    batch = []
+                    if len(in_flight) >= 2 * workers:  # bounded memory for large exports
+                        finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            future.result()
+            if batch:
+                in_flight.add(pool.submit(writer.write, batch))
+            for future in in_flight:
+                future.result()
+        except ReplayIncomplete as exc:
+            raise RebuildFailed(str(exc), table=table) from exc
+    return puts, deletes
+
+
+def _cdc(ctx: _Context, reached: datetime) -> datetime:
+    """Bring the table from the last export to the requested time with the CDC archive, if available."""
+    request, report = ctx.request, ctx.report
+    if not request.cdc:
+        report.cdc = "disabled"
+        return reached
+    replay_request = ReplayRequest(table=request.table, start=reached, end=request.at, target=request.target)
+    result = replay(replay_request, ArchiveStore(ctx.s3, request.bucket), ctx.dynamodb, {})
+    report.cdc = f"{result.changes_in_window} changes, {result.puts} puts, {result.deletes} deletes"
+    report.puts, report.deletes = report.puts + result.puts, report.deletes + result.deletes
+    ctx.progress(f"CDC archive {reached.isoformat()} .. {request.at.isoformat()}: {report.cdc}")
+    return request.at
+
+
+def _table_exists(dynamodb: Any, table: str) -> bool:
+    try:
+        with aws_errors(table=table):
+            dynamodb.describe_table(TableName=table)
+    except DynamoDbDrError as exc:
+        if error_code(exc.__cause__ or exc) in ("ResourceNotFoundException", "TableNotFoundException"):
+            return False
+        raise
+    return True
+
+
+def _wait_active(dynamodb: Any, table: str, sleep: Any, polls: int = 600) -> None:
+    for _ in range(polls):
+        with aws_errors(table=table):
+            status = dynamodb.describe_table(TableName=table)["Table"]["TableStatus"]
+        if status == "ACTIVE":
+            return
+        sleep(1)
+    raise RebuildFailed(f"table {table} did not become ACTIVE", table=table)
+
+
+def _delete_table(dynamodb: Any, table: str) -> None:
+    with aws_errors(table=table):
+        dynamodb.delete_table(TableName=table)
+
+
+def _count(dynamodb: Any, table: str) -> int:
+    total, request = 0, {"TableName": table, "Select": "COUNT"}
+    while True:
+        with aws_errors(table=table):
+            page = dynamodb.scan(**request)
+        total += int(page["Count"])
+        if "LastEvaluatedKey" not in page:
+            return total
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
