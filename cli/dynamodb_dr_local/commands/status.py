@@ -1,0 +1,174 @@
+"""`dynamodb-dr status`: the DR posture of each protected table (same code as the posture function)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from dynamodb_dr.aws import AwsClients, aws_errors, error_code
+from dynamodb_dr.config import Settings, TablePolicy
+from dynamodb_dr.posture import PostureReport, TablePosture
+from dynamodb_dr.posture_run import PostureConfig, build_sources, run_posture
+from dynamodb_dr_local.cli import CliError
+
+# Template parameters that set the default policy (TablePolicy field names).
+POLICY_PARAMETERS = {
+    "EnforcePitr": "enforce_pitr",
+    "PitrRecoveryPeriodDays": "pitr_recovery_period_days",
+    "BackupRetentionDays": "backup_retention_days",
+    "MinBackupsKept": "min_backups_kept",
+    "RpoMinutes": "rpo_minutes",
+    "RtoMinutes": "rto_minutes",
+}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="DR posture of each protected table: can it meet its RPO and RTO now?",
+        description=(
+            "For each table the stack protects: PITR and its restorable window, last backup, S3 export "
+            "chain, CDC archive freshness and failures, live physical table, global-table replicas, "
+            "measured restore times (rehearsals), and whether the RPO and RTO objectives are met. "
+            "Exit status 0 when every table is ok, 1 when any is at risk, unknown or failed."
+        ),
+    )
+    parser.add_argument("--stack", default="dynamodb-dr", help="the dynamodb-dr stack (default: dynamodb-dr)")
+    parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. `dynamodb-dr local`)")
+    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    clients = AwsClients(region_name=args.region, endpoint_url=args.endpoint_url)
+    settings, config = stack_settings(clients, args.stack)
+    report = run_posture(settings, build_sources(settings, clients, config), datetime.now(UTC))
+    print(report.model_dump_json(indent=2) if args.json else render(report))
+    return 0 if all(t.status == "ok" for t in report.tables) else 1
+
+
+def stack_settings(clients: AwsClients, stack_name: str) -> tuple[Settings, PostureConfig]:
+    """The deployment's settings, read from the stack's parameters and outputs."""
+    try:
+        with aws_errors():
+            stack = clients.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    except Exception as exc:
+        raise CliError(f"cannot read stack {stack_name}: {error_code(exc.__cause__ or exc)}") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+    # A CommaDelimitedList; some emulators echo it as a Python list literal.
+    listed = parameters.get("ProtectedTables", "").strip("[]").replace("'", "").replace('"', "")
+    tables = tuple(t.strip() for t in listed.split(",") if t.strip())
+    if not tables or "StateTableName" not in outputs:
+        raise CliError(f"stack {stack_name} is not a dynamodb-dr stack (no ProtectedTables / StateTableName)")
+    policy: dict[str, Any] = {
+        field: parameters[name] for name, field in POLICY_PARAMETERS.items() if parameters.get(name)
+    }
+    try:
+        settings = Settings(
+            ssm_prefix=f"/dynamodb-dr/{stack_name}",
+            protected_tables=tables,
+            state_table=outputs["StateTableName"],
+            default_policy=TablePolicy.model_validate(policy),
+        )
+    except ValueError as exc:
+        raise CliError(f"stack {stack_name} has invalid parameters: {exc}") from None
+    config = PostureConfig(
+        archive_bucket=outputs.get("ArchiveBucketName") or None,
+        failure_queue_url=outputs.get("CdcFailureQueueUrl") or None,
+    )
+    return settings, config
+
+
+def render(report: PostureReport) -> str:
+    header = ("TABLE", "LIVE", "STATUS", "PITR", "BACKUP", "EXPORT", "CDC", "REPLICAS", "RPO", "RTO")
+    rows = [header, *(_row(t) for t in report.tables)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    notes = [note for t in report.tables for note in _notes(t)]
+    if report.cdc_dead_letters:
+        notes.append(
+            f"CDC failure queue holds {report.cdc_dead_letters} message(s): stream records not archived"
+        )
+    stamp = f"posture at {report.generated_at:%Y-%m-%d %H:%M:%S} UTC"
+    history = [line for t in report.tables for line in _rto_history(t)]
+    return "\n".join([stamp, *lines, *(f"  ! {n}" for n in notes), *history])
+
+
+def _rto_history(t: TablePosture, shown: int = 3) -> list[str]:
+    """The newest measured restore times (rehearsals) of a table."""
+    if not t.rto or not t.rto.history:
+        return []
+    samples = [
+        f"{r.tick[:8]} {r.status.lower()}" + (f" {_age(r.measured_seconds)}" if r.measured_seconds else "")
+        for r in t.rto.history[:shown]
+    ]
+    return [f"  rehearsals of {t.logical_name}: " + "; ".join(samples)]
+
+
+def _row(t: TablePosture) -> tuple[str, ...]:
+    if t.status == "failed":
+        return (t.logical_name, t.live_table or "?", "FAILED", *("-" * 7))
+    pitr = "?" if t.pitr is None else (f"on, lag {_age(t.pitr.lag_seconds)}" if t.pitr.enabled else "OFF")
+    if t.pitr and t.pitr.enabled and t.pitr.window_days is not None:
+        pitr += f", {t.pitr.window_days:g}d window"
+    backup = "?" if t.backups is None else (_age(t.backups.age_seconds) if t.backups.newest else "none")
+    if t.backups and t.backups.last_run_failed:
+        backup += " (last run FAILED)"
+    export = "?" if t.exports is None else _exports(t)
+    cdc = "?" if t.cdc is None else (_age(t.cdc.lag_seconds) if t.cdc.newest_object else "no objects")
+    if t.cdc and t.cdc.dead_letters:
+        cdc += f", {t.cdc.dead_letters} failed"
+    replicas = "?" if t.replicas is None else (", ".join(_replica(r) for r in t.replicas) or "-")
+    rpo = f"{_age(t.worst_case_rpo_seconds)} / {_age(t.rpo_objective_seconds)} {_met(t.rpo_met)}"
+    measured = t.rto.latest_seconds if t.rto else None
+    rto = f"{_age(measured)} / {_age(t.rto_objective_seconds)} {_met(t.rto_met)}"
+    return (
+        t.logical_name,
+        t.live_table or "?",
+        t.status.upper(),
+        pitr,
+        backup,
+        export,
+        cdc,
+        replicas,
+        rpo,
+        rto,
+    )
+
+
+def _exports(t: TablePosture) -> str:
+    assert t.exports is not None
+    ages = ", ".join(f"{kind.lower()} {_age(age)}" for kind, age in sorted(t.exports.age_seconds.items()))
+    text = ages or "none"
+    if t.exports.gaps:
+        text += f", {t.exports.gaps} gap(s)"
+    if t.exports.failures_since_success:
+        text += f", {t.exports.failures_since_success} failed"
+    return text
+
+
+def _replica(r: Any) -> str:
+    latency = f" {r.latency_ms:.0f}ms" if r.latency_ms is not None else ""
+    return f"{r.region} {r.status}{latency}"
+
+
+def _notes(t: TablePosture) -> list[str]:
+    if t.error:
+        return [f"{t.logical_name}: {t.error}"]
+    return [f"{t.logical_name}: {check} unknown ({why})" for check, why in sorted(t.unknown.items())]
+
+
+def _met(value: bool | None) -> str:
+    return {True: "met", False: "NOT MET", None: "unknown"}[value]
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"

@@ -1,0 +1,66 @@
+"""Wiring of one posture run, shared by the posture function and `dynamodb-dr status`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from dynamodb_dr.aws import AwsClients
+from dynamodb_dr.config import Settings, resolve_policies
+from dynamodb_dr.dynamo import DynamoControl
+from dynamodb_dr.posture import PostureReport, PostureSources, assess_all
+from dynamodb_dr.posture_sources import (
+    BackupView,
+    CdcArchiveView,
+    DeadLetterView,
+    ExportView,
+    ReplicationView,
+)
+from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.rto_history import RtoHistoryStore
+
+
+class PostureConfig(BaseModel):
+    """Where the optional recovery sources live (empty: not deployed, reported as unknown)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    archive_bucket: str | None = None
+    failure_queue_url: str | None = None
+    export_chain: bool = True
+    replication_metrics: bool = True
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> PostureConfig:
+        return cls(
+            archive_bucket=environ.get("ARCHIVE_BUCKET") or None,
+            failure_queue_url=environ.get("CDC_FAILURE_QUEUE_URL") or None,
+        )
+
+
+def build_sources(settings: Settings, clients: AwsClients, config: PostureConfig) -> PostureSources:
+    ddb = clients.client("dynamodb")
+    queue = config.failure_queue_url
+    dynamo = DynamoControl(ddb)
+    return PostureSources(
+        registry=TableRegistry(settings, clients.client("ssm")),
+        dynamo=dynamo,
+        backups=BackupView(dynamo, ddb, settings.state_table),
+        exports=ExportView(ddb, settings.state_table) if config.export_chain else None,
+        cdc=CdcArchiveView(clients.client("s3"), config.archive_bucket) if config.archive_bucket else None,
+        dead_letters=DeadLetterView(clients.client("sqs"), queue) if queue else None,
+        replication=ReplicationView(clients.client("cloudwatch")) if config.replication_metrics else None,
+        rto=RtoHistoryStore(ddb, settings.state_table),
+    )
+
+
+def run_posture(settings: Settings, sources: PostureSources, now: datetime) -> PostureReport:
+    """Assess every protected table. The policy document is read once; if it cannot be read the
+    deploy-time defaults apply (and the run still reports every table)."""
+    try:
+        document = sources.registry.policy_document()
+    except Exception:
+        document = None
+    return assess_all(settings, resolve_policies(settings, document), sources, now)

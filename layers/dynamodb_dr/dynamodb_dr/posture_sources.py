@@ -1,0 +1,179 @@
+"""Read-only views of the recovery sources the posture check looks at.
+
+Each view wraps one injected boto3 client and reads state that other parts of the tool write
+(backup ledger, export chain, CDC archive, failure queue). None of them writes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dynamodb_dr.aws import aws_errors
+from dynamodb_dr.dynamo import DynamoControl
+
+BACKUP_PK = "BACKUP#"
+
+
+@dataclass(frozen=True)
+class BackupSummaryView:
+    newest: datetime | None  # newest recoverable backup (any USER backup of the table, or ours)
+    available: int  # AVAILABLE USER backups of the live table
+    tool_backups: int  # this tool's live backups (ledger)
+    last_run_failed: bool | None  # the newest ledger tick is FAILED (None: no tick yet)
+
+
+class BackupView:
+    """On-demand backups: the ledger (this tool's ticks) and list_backups (every USER backup)."""
+
+    def __init__(self, dynamo: DynamoControl, client: Any, state_table: str) -> None:
+        self._dynamo = dynamo
+        self._client = client
+        self._state_table = state_table
+
+    def summary(self, logical: str, live_table: str) -> BackupSummaryView:
+        ledger = self._ledger_items(logical)
+        created = [i for i in ledger if i["status"]["S"] == "CREATED" and "backup_arn" in i]
+        listed = [b for b in self._dynamo.list_user_backups(live_table) if b.status == "AVAILABLE"]
+        points = [b.created for b in listed] + [_aware(i["claimed_at"]["S"]) for i in created]
+        latest_tick = max(ledger, key=lambda i: i["sk"]["S"]) if ledger else None
+        return BackupSummaryView(
+            newest=max(points) if points else None,
+            available=len(listed),
+            tool_backups=len(created),
+            last_run_failed=None if latest_tick is None else latest_tick["status"]["S"] == "FAILED",
+        )
+
+    def _ledger_items(self, logical: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self._state_table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"{BACKUP_PK}{logical}"}},
+        }
+        while True:
+            with aws_errors(table=logical):
+                page = self._client.query(**request)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass(frozen=True)
+class ExportSummaryView:
+    newest_point: dict[str, datetime]  # export type -> newest COMPLETED export's point in time
+    failures_since_success: int  # FAILED exports newer than the newest COMPLETED one
+    gaps: int  # breaks recorded in the chain
+    inflight: int
+    has_base: bool  # a FULL export starts the chain
+
+
+class ExportView:
+    """The S3 export chain (issue 4) as recorded in the state table."""
+
+    def __init__(self, client: Any, state_table: str) -> None:
+        self._client = client
+        self._state_table = state_table
+
+    def summary(self, logical: str) -> ExportSummaryView:
+        from dynamodb_dr.export_chain import ExportChainStore
+
+        store = ExportChainStore(self._client, self._state_table)
+        head = store.head(logical)
+        records = store.exports(logical)
+        newest: dict[str, datetime] = {}
+        for record in records:
+            if record.status == "COMPLETED":
+                current = newest.get(record.export_type)
+                newest[record.export_type] = max(record.window_to, current or record.window_to)
+        last_ok = max(newest.values()) if newest else None
+        failures = sum(
+            1 for r in records if r.status == "FAILED" and (last_ok is None or r.window_to > last_ok)
+        )
+        return ExportSummaryView(
+            newest_point=newest,
+            failures_since_success=failures,
+            gaps=max(head.gaps, len(store.gaps(logical))),
+            inflight=len(head.inflight),
+            has_base=head.base_sk is not None or "FULL" in newest,
+        )
+
+
+class CdcArchiveView:
+    """Freshness of the CDC archive (issue 3): the newest object under cdc/table=<logical>/."""
+
+    def __init__(self, s3: Any, bucket: str, *, lookback: timedelta = timedelta(hours=6)) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._lookback = lookback
+
+    def newest_object(self, logical: str, now: datetime) -> datetime | None:
+        """LastModified of the newest archive object within the lookback, hour by hour backwards."""
+        from dynamodb_dr.cdc import partition_prefix
+
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        while hour >= now - self._lookback - timedelta(hours=1):
+            newest = self._newest_under(partition_prefix(logical, hour))
+            if newest is not None:
+                return newest
+            hour -= timedelta(hours=1)
+        return None
+
+    def _newest_under(self, prefix: str) -> datetime | None:
+        newest: datetime | None = None
+        request: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix}
+        while True:
+            with aws_errors():
+                page = self._s3.list_objects_v2(**request)
+            for obj in page.get("Contents", []):
+                modified = obj["LastModified"]
+                newest = modified if newest is None else max(newest, modified)
+            if not page.get("IsTruncated"):
+                return newest
+            request["ContinuationToken"] = page["NextContinuationToken"]
+
+
+class DeadLetterView:
+    """Depth of the CDC failure queue (records the archiver gave up on), shared by all tables."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+
+    def depth(self) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        with aws_errors():
+            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=names)
+        return sum(int(attributes.get("Attributes", {}).get(name, 0)) for name in names)
+
+
+class ReplicationView:
+    """`ReplicationLatency` of a global table replica (AWS/DynamoDB), average of recent minutes."""
+
+    def __init__(self, cloudwatch: Any, *, window: timedelta = timedelta(minutes=15)) -> None:
+        self._cloudwatch = cloudwatch
+        self._window = window
+
+    def latency_ms(self, table: str, receiving_region: str, now: datetime) -> float | None:
+        with aws_errors(table=table):
+            result = self._cloudwatch.get_metric_statistics(
+                Namespace="AWS/DynamoDB",
+                MetricName="ReplicationLatency",
+                Dimensions=[
+                    {"Name": "TableName", "Value": table},
+                    {"Name": "ReceivingRegion", "Value": receiving_region},
+                ],
+                StartTime=now - self._window,
+                EndTime=now,
+                Period=60,
+                Statistics=["Average"],
+            )
+        points = sorted(result.get("Datapoints", []), key=lambda p: p["Timestamp"])
+        return float(points[-1]["Average"]) if points else None
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
