@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks (`make bench`): see bench/__main__.py and README "Performance"."""
