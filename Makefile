@@ -75,6 +75,9 @@ test: lint typecheck template-checks pytest build
 drill: venv
 	$(VENV)/bin/dynamodb-dr drill $(DRILL_ARGS)
 
+# Side-by-side benchmarks (bench/): one table + bench/results/latest.json. dynamodump, the peer
+# tool, is installed into its own venv (.tools/dynamodump) on first use. BENCH_ARGS="--quick"
+# for a smoke run, "--only cdc", "--update-readme" to refresh the README Performance table.
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
 

@@ -49,3 +49,10 @@ def invoke(emulator: Emulator, function_name: str, event: dict[str, Any]) -> tup
 
 def project_path(*parts: str) -> Path:
     return PROJECT_ROOT.joinpath(*parts)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the one-line report of each security/reliability gate (see tests/gates.py)."""
+    from gates import write_gate_summary
+
+    write_gate_summary(terminalreporter)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dynamodb_dr.aws import AwsClients
+from dynamodb_dr_local.emulator import fast_dynamodb
 from dynamodb_dr_local.emulator.handlers import HandlerRouter
 from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack
 
@@ -69,6 +70,14 @@ class Patches:
         self._set(LambdaFunction, "_invoke_lambda", invoke)
         self._set(wait_function.WaitFunction, "_wait_interval", _no_wait)
         self._set(retrier_decl, "time", _InstantTime())
+        fast_dynamodb.install(self._set)  # moto's generic serializer dominates large scans
+        # Point-in-time history and a moving restorable window (emulator/pitr.py).
+        # CloudFormation state machines land where the ASL engine runs them (emulator/statemachines.py).
+        from dynamodb_dr_local.emulator.pitr import PitrHooks
+        from dynamodb_dr_local.emulator.statemachines import StateMachineHooks
+
+        PitrHooks(self._set).install()
+        StateMachineHooks(self._set).install()
 
     def uninstall(self) -> None:
         while self._saved:
@@ -111,6 +120,8 @@ class Emulator:
             self._saved_env[key] = os.environ.pop(key, None)
         # moto skips AWS::Scheduler::Schedule on stack create: the emulator fires ticks itself.
         warnings.filterwarnings("ignore", message="Tried to parse AWS::")
+        # Handlers that report through per-table EMF documents leave the run-level set empty.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         if self._server_address:
             self._start_server(*self._server_address)
         else:
@@ -128,6 +139,9 @@ class Emulator:
         self._server.start()
         bound_host, bound_port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{bound_host}:{bound_port}"
+        # moto's Step Functions engine calls services at localhost:$MOTO_PORT in server mode.
+        self._saved_env.setdefault("MOTO_PORT", os.environ.get("MOTO_PORT"))
+        os.environ["MOTO_PORT"] = str(bound_port)
         self.clients = AwsClients(region_name=self.region, endpoint_url=self.endpoint_url, max_attempts=2)
         self.router.endpoint_url = self.endpoint_url
         moto_api_backend.set_config(SFN_CONFIG)  # same effect as POST /moto-api/config
@@ -164,7 +178,7 @@ class Emulator:
 def _reset_backends() -> None:
     """A served account is process-global in moto: clear it when the server stops."""
     from moto.core.base_backend import BackendDict
-    from moto.core.models import reset_model_data
+    from moto.core.model_instances import reset_model_data
 
     BackendDict.reset()
     reset_model_data()

@@ -18,6 +18,7 @@ from typing import Any
 
 from dynamodb_dr_local import PROJECT_ROOT
 from dynamodb_dr_local.emulator.handlers import HandlerSpec
+from dynamodb_dr_local.emulator.postdeploy import apply_post_deploy
 
 ARTIFACT_BUCKET = "dynamodb-dr-emulator-artifacts"
 DEFAULT_TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -123,6 +124,8 @@ def deploy_stack(
         for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
         if "PhysicalResourceId" in r  # resources moto skipped have no ids
     }
+    # moto skips bucket policies and most bucket settings: apply them from the template.
+    apply_post_deploy(clients, template.cloudformation, resources, parameters, stack_name=stack_name)
     cfn_resources = template.cloudformation["Resources"]
     for logical_id, resource in cfn_resources.items():
         if resource["Type"] != "AWS::Lambda::Function":

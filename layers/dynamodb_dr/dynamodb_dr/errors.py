@@ -173,3 +173,9 @@ class StreamFollowFailed(DynamoDbDrError):
     """The stream follower could not put the CDC archiver on some protected table's stream."""
 
     code = "StreamFollowFailed"
+
+
+class RehearsalRunFailed(DynamoDbDrError):
+    """A restore rehearsal could not be started or followed up for some table (others went on)."""
+
+    code = "RehearsalRunFailed"
