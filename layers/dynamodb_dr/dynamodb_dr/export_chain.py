@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.state_table import put_if_absent
 
 ExportType = Literal["FULL", "INCREMENTAL"]
 ExportStatus = Literal["STARTING", "IN_PROGRESS", "COMPLETED", "FAILED"]
@@ -179,18 +180,9 @@ class ExportChainStore:
     # ------------------------------------------------------------ export records
     def claim(self, record: ExportRecord) -> ExportRecord | None:
         """Put the record if its key is free; returns the existing record when it is not."""
-        try:
-            with aws_errors(table=record.logical_name):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=self._item(record),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) != "ConditionalCheckFailedException":
-                raise
-            return self.get(record.logical_name, record.sk)
-        return None
+        if put_if_absent(self._client, self._table, self._item(record), label=record.logical_name):
+            return None
+        return self.get(record.logical_name, record.sk)
 
     def save(self, record: ExportRecord) -> None:
         with aws_errors(table=record.logical_name):

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.aws import aws_errors
+from dynamodb_dr.state_table import put_if_absent
 
 PK_PREFIX = "REHEARSAL#"
 RehearsalStatus = Literal["STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
@@ -42,18 +43,9 @@ class RtoHistoryStore:
 
     def claim(self, record: RehearsalRecord) -> RehearsalRecord | None:
         """Put the record if this tick is unclaimed; otherwise return the existing record."""
-        try:
-            with aws_errors(table=record.logical_name):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=self._item(record),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) != "ConditionalCheckFailedException":
-                raise
-            return self.get(record.logical_name, record.tick)
-        return None
+        if put_if_absent(self._client, self._table, self._item(record), label=record.logical_name):
+            return None
+        return self.get(record.logical_name, record.tick)
 
     def save(self, record: RehearsalRecord) -> None:
         with aws_errors(table=record.logical_name):

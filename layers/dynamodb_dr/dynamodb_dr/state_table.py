@@ -1,0 +1,19 @@
+"""Small helpers over the stack's state table (pk/sk), shared by its record stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dynamodb_dr.aws import aws_errors, error_code
+
+
+def put_if_absent(client: Any, table_name: str, item: dict[str, Any], *, label: str | None = None) -> bool:
+    """Put `item` only if its key is free. Returns False (writes nothing) when it is taken."""
+    try:
+        with aws_errors(table=label):
+            client.put_item(TableName=table_name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except Exception as exc:
+        if error_code(exc.__cause__ or exc) != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
