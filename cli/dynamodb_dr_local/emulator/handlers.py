@@ -80,10 +80,21 @@ class _LogSink(io.TextIOBase):
 
     def write(self, text: str) -> int:
         buffer = getattr(self._local, "buffer", None)
-        return int((buffer or self.passthrough).write(text))
+        if buffer is not None:
+            return int(buffer.write(text))
+        try:
+            return int(self.passthrough.write(text))
+        except ValueError:  # the stream it passed through to was closed (e.g. a finished test's)
+            self.passthrough = sys.__stdout__
+            return int(self.passthrough.write(text))
 
     def flush(self) -> None:
-        self.passthrough.flush()
+        if getattr(self._local, "buffer", None) is not None:
+            return
+        try:
+            self.passthrough.flush()
+        except ValueError:
+            self.passthrough = sys.__stdout__
 
 
 @dataclass
