@@ -20,7 +20,7 @@ def served():
 
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch):
-    monkeypatch.setattr(restore_command.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(restore_command, "POLL_SECONDS", 0.05)
 
 
 def cli(emu: Emulator, *args: str) -> int:

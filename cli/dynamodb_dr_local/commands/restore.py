@@ -13,6 +13,7 @@ from typing import Any
 from dynamodb_dr_local.stack_lookup import add_stack_arguments, clients, stack_name, stack_outputs
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+POLL_SECONDS = 2.0
 APPROVAL_ACTION = "request_approval"
 
 
@@ -88,8 +89,17 @@ def _start(args: argparse.Namespace) -> int:
     return 0 if args.no_follow else follow(sfn, arn)
 
 
-def follow(sfn: Any, arn: str, *, poll_seconds: float = 2.0, out: Callable[[str], None] = print) -> int:
-    """Print each state as it is entered; stop at the end or when approval is awaited."""
+def follow(
+    sfn: Any,
+    arn: str,
+    *,
+    poll_seconds: float | None = None,
+    answered_token: str | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Print each state as it is entered; stop at the end or when approval is awaited.
+
+    `answered_token`: an approval just answered, which the history may still show as open."""
     seen = 0
     while True:
         events = history(sfn, arn)
@@ -101,11 +111,12 @@ def follow(sfn: Any, arn: str, *, poll_seconds: float = 2.0, out: Callable[[str]
         status = sfn.describe_execution(executionArn=arn)
         if status["status"] in TERMINAL:
             return _finish(status, out)
-        if approval_token(events):
+        token = approval_token(events)
+        if token and token != answered_token:
             name = arn.rsplit(":", 1)[1]
             out(f"waiting for approval: `dynamodb-dr approve {name}` or `dynamodb-dr reject {name}`")
             return 0
-        time.sleep(poll_seconds)
+        time.sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
 
 
 def _finish(status: dict[str, Any], out: Callable[[str], None]) -> int:
@@ -160,14 +171,14 @@ def _approve(args: argparse.Namespace) -> int:
     sfn, arn, token = _open_approval(args)
     sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True}))
     print(f"approved {args.execution}")
-    return follow(sfn, arn)
+    return follow(sfn, arn, answered_token=token)
 
 
 def _reject(args: argparse.Namespace) -> int:
     sfn, arn, token = _open_approval(args)
     sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause=args.cause)
     print(f"rejected {args.execution}")
-    follow(sfn, arn)
+    follow(sfn, arn, answered_token=token)
     return 0
 
 
