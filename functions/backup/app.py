@@ -65,5 +65,6 @@ def _publish(report: BackupRunReport, settings: Settings) -> None:
                 "BackupFailures": 0 if result.ok else 1,
                 "PitrRepaired": 1 if result.pitr == "repaired" else 0,
                 "PitrDisabled": 1 if result.pitr == "disabled" else 0,
+                "DrReplicaAdded": 1 if result.replica == "added" else 0,
             },
         )

@@ -130,3 +130,20 @@ def test_state_table_is_encrypted_with_the_data_key_and_has_pitr():
     props = cfn()["Resources"]["StateTable"]["Properties"]
     assert props["SSESpecification"]["KMSMasterKeyId"] == {"Ref": "DataKey"}
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_replica_guard_permissions_exist_only_with_a_dr_region_and_stay_on_protected_tables():
+    policy = cfn()["Resources"]["BackupReplicaGuardPolicy"]
+    assert policy["Condition"] == "DrReplicaOn"
+    assert cfn()["Conditions"]["DrReplicaOn"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DrReplicaRegion"}, ""]}]
+    }
+    assert policy["Properties"]["Roles"] == [{"Ref": "BackupFunctionRole"}]
+    add, linked_role = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert render_table_list(add["Resource"], ["customers"]) == [
+        "arn:*:dynamodb:*:${aws:PrincipalAccount}:table/customers",
+        "arn:*:dynamodb:*:${aws:PrincipalAccount}:table/customers-dr-*",
+    ]
+    assert linked_role["Condition"] == {
+        "StringEquals": {"iam:AWSServiceName": "replication.dynamodb.amazonaws.com"}
+    }

@@ -31,6 +31,7 @@ class TableBackupResult:
     logical_name: str
     live_table: str | None = None
     pitr: str = "unknown"  # enabled | repaired | disabled
+    replica: str = "off"  # off | <status in the DR region, lower case> | added
     backup: str = "skipped"  # created | exists | in-progress | disabled | skipped
     backup_name: str | None = None
     deleted: list[str] = field(default_factory=list)
@@ -86,7 +87,8 @@ def _protect_table(
     except DynamoDbDrError as exc:
         result.errors.append(f"{exc.code}: {exc}")
         return result  # without a readable table nothing else can succeed
-    for step in (_take_backup, _prune) if policy_ok else (_take_backup,):
+    steps = (_take_backup, _prune, _guard_replica) if policy_ok else (_take_backup,)
+    for step in steps:
         try:
             step(result, tick, policy, deps)
         except DynamoDbDrError as exc:
@@ -106,6 +108,25 @@ def _guard_pitr(
         result.pitr = "repaired"
     else:
         result.pitr = "disabled"
+
+
+def _guard_replica(
+    result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies
+) -> None:
+    """Make sure the live table has a replica in the DR region (added when missing)."""
+    region = policy.dr_replica_region
+    if not region:
+        return
+    assert result.live_table
+    replicas = deps.dynamo.describe_table(result.live_table).get("Replicas") or []
+    status = next(
+        (r.get("ReplicaStatus", "UNKNOWN") for r in replicas if r.get("RegionName") == region), None
+    )
+    if status is not None:
+        result.replica = str(status).lower()
+        return
+    deps.dynamo.add_replica(result.live_table, region)
+    result.replica = "added"
 
 
 def _take_backup(

@@ -28,6 +28,13 @@ class TablePolicy(BaseModel):
     min_backups_kept: int = Field(default=3, ge=1, le=1000)
     rpo_minutes: int = Field(default=15, ge=1, le=10080)
     rto_minutes: int = Field(default=60, ge=1, le=10080)
+    # Keep a global-table replica in this region (None: no replica guard).
+    dr_replica_region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    @field_validator("dr_replica_region", mode="before")
+    @classmethod
+    def _empty_region_is_none(cls, value: object) -> object:
+        return value or None
 
 
 class Settings(BaseModel):

@@ -101,6 +101,11 @@ class DynamoControl:
                 return backups
             request["ExclusiveStartBackupArn"] = last
 
+    def add_replica(self, table: str, region: str) -> None:
+        """Add a global-table replica (version 2019.11.21) of the table in `region`."""
+        with aws_errors(table=table):
+            self._client.update_table(TableName=table, ReplicaUpdates=[{"Create": {"RegionName": region}}])
+
     def delete_backup(self, arn: str) -> None:
         with aws_errors():
             self._client.delete_backup(BackupArn=arn)
