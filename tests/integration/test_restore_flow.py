@@ -151,8 +151,9 @@ def test_rehearsal_without_cutover_keeps_pointers(emu: Emulator) -> None:
     assert json.loads(result["output"])["cutover"] == {"status": "not-switched"}
 
 
-@pytest.mark.parametrize("approve", [True, False])
-def test_manual_approval(emu: Emulator, approve: bool) -> None:
+@pytest.mark.parametrize("answer", ["approve", "reject", "success-without-approval"])
+def test_manual_approval(emu: Emulator, answer: str) -> None:
+    approve = answer == "approve"
     make_table(emu, "customers")
     stack = deploy(emu, "customers")
     queue = subscribe_queue(emu, stack.outputs["RestoreTopicArn"])
@@ -160,9 +161,9 @@ def test_manual_approval(emu: Emulator, approve: bool) -> None:
         emu,
         stack,
         {"tables": [{"logical": "customers"}], "use_latest": True, "cutover": "approval"},
-        "approve" if approve else "reject",
+        answer,
     )
-    token = wait_for_token(emu, "approve" if approve else "reject")
+    token = wait_for_token(emu, answer)
     request = messages(emu, queue)[0]
     assert "send-task-success" in request["Message"] and token in request["Message"]
     assert "send-task-failure" in request["Message"]
@@ -170,8 +171,10 @@ def test_manual_approval(emu: Emulator, approve: bool) -> None:
     sfn = emu.clients.client("stepfunctions")
     if approve:
         sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True}))
-    else:
+    elif answer == "reject":
         sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause="not today")
+    else:  # a success that does not say approved must not cut over
+        sfn.send_task_success(taskToken=token, output=json.dumps({"approved": False}))
     result = wait(emu, arn)
     restored = [t for t in table_names(emu) if t.startswith("customers-dr-")]
     assert len(restored) == 1

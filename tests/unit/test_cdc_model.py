@@ -68,6 +68,9 @@ class MemoryStore(ArchiveStore):
     def keys(self, prefix: str) -> Iterator[str]:
         return iter(sorted(k for k in self.objects if k.startswith(prefix)))
 
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
 
 def test_record_becomes_lossless_line() -> None:
     change = change_from_record(record(101), same)
@@ -199,6 +202,18 @@ def test_a_write_whose_ack_was_lost_is_not_archived_twice() -> None:
     assert retry.ok and retry.already_archived == 4 and retry.archived == 10
     archived = [int(c.sequence_number) for body in store.objects.values() for c in read_object(body)]
     assert sorted(archived) == list(range(1, 11))
+
+
+def test_a_shard_whose_sequence_numbers_fall_inside_another_shards_object_is_archived() -> None:
+    # Shards of one stream interleave sequence numbers: shard A's object spans 100..500 and
+    # shard B's change 300 lies inside that range without being in it.
+    store = MemoryStore()
+    shard_a = archive_batch([record(100, key="a"), record(500, key="a")], store, same)
+    shard_b = archive_batch([record(300, key="b")], store, same)
+    assert shard_a.ok and shard_b.ok
+    assert shard_b.already_archived == 0 and shard_b.objects == 1
+    archived = sorted(int(c.sequence_number) for body in store.objects.values() for c in read_object(body))
+    assert archived == [100, 300, 500]
 
 
 def test_archive_batch_stops_at_a_malformed_record() -> None:

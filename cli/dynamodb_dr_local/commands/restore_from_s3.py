@@ -6,6 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,7 +43,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--keep-partial", action="store_true", help="keep the new table if the rebuild fails")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
-    parser.add_argument("--report", type=argparse.FileType("w"), help="also write the report as JSON here")
+    parser.add_argument("--report", type=Path, help="also write the report as JSON here")
     parser.set_defaults(run=_run)
 
 
@@ -80,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(render(report))
     if args.report:
-        json.dump(asdict(report), args.report, indent=2)
+        args.report.write_text(json.dumps(asdict(report), indent=2))
     return 0
 
 

@@ -203,6 +203,6 @@ def _replay_good_writes(
     request = ReplayRequest(
         table=logical_table, start=since, end=datetime.now(UTC) + timedelta(seconds=1), target=review
     )
-    replay(request, store, dynamodb, {logical_table: _live_table(emu, stack, logical_table)})
+    replay(request, store, dynamodb, {_live_table(emu, stack, logical_table): logical_table})
     table = emu.clients.session_resource("dynamodb").Table(review)
     return sum(1 for item in signups if table.get_item(Key={KEY: item[KEY]}).get("Item") == item)

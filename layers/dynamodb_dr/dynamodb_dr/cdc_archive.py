@@ -125,15 +125,24 @@ def archive_batch(
 
 
 def _not_yet_archived(parsed: list[tuple[int, Change]], store: ArchiveStore) -> list[tuple[int, Change]]:
-    """Drop changes inside an existing object's sequence range (one LIST per stream-hour folder)."""
-    ranges: dict[str, list[tuple[int, int]]] = {}
+    """Drop changes an earlier attempt already stored (one LIST per stream-hour folder).
+
+    The shards of one stream interleave their sequence numbers, so an object's key range only
+    says where a change could be: the object is read to compare exact sequence numbers.
+    """
+    ranges: dict[str, list[tuple[str, int, int]]] = {}
+    stored: dict[str, set[int]] = {}
     fresh: list[tuple[int, Change]] = []
     for index, change in parsed:
         folder = stream_folder(change)
         if folder not in ranges:
-            ranges[folder] = [r for r in map(sequence_range, store.keys(folder)) if r]
+            ranges[folder] = [(key, *r) for key in store.keys(folder) if (r := sequence_range(key))]
         seq = int(change.sequence_number)
-        if not any(first <= seq <= last for first, last in ranges[folder]):
+        candidates = [key for key, first, last in ranges[folder] if first <= seq <= last]
+        for key in candidates:
+            if key not in stored:
+                stored[key] = {int(c.sequence_number) for c in read_object(store.get(key), key)}
+        if not any(seq in stored[key] for key in candidates):
             fresh.append((index, change))
     return fresh
 

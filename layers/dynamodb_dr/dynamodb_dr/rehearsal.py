@@ -19,7 +19,10 @@ from dynamodb_dr.config import Settings
 from dynamodb_dr.errors import TableNotFound, TableNotProtected
 from dynamodb_dr.events import ScheduleTick
 from dynamodb_dr.registry import TableRegistry
-from dynamodb_dr.restore.tables import TAG_EXECUTION  # the restore tags each table it creates
+from dynamodb_dr.restore.tables import (
+    TAG_EXECUTION,  # the restore tags each table it creates
+    RestoreTables,
+)
 from dynamodb_dr.rto_history import FINISHED, RehearsalRecord, RtoHistoryStore, seconds_between
 
 SCRATCH_INFIX = "-dr-rehearsal-"
@@ -75,23 +78,17 @@ class StepFunctionsStarter:
 
 
 class ScratchTables:
-    """DynamoDB adapter limited to what clean-up needs."""
+    """DynamoDB adapter limited to what clean-up needs (the restore's own table adapter)."""
 
     def __init__(self, dynamodb: Any) -> None:
-        self._ddb = dynamodb
+        self._tables = RestoreTables(dynamodb)
 
     def execution_tag(self, table: str) -> str | None:
         """The restore execution that created `table`; raises TableNotFound when it is gone."""
-        with aws_errors(table=table):
-            arn = self._ddb.describe_table(TableName=table)["Table"]["TableArn"]
-            tags = self._ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
-        return next((t["Value"] for t in tags if t["Key"] == TAG_EXECUTION), None)
+        return self._tables.tags(table).get(TAG_EXECUTION)
 
     def delete(self, table: str) -> None:
-        with aws_errors(table=table):
-            if self._ddb.describe_table(TableName=table)["Table"].get("DeletionProtectionEnabled"):
-                self._ddb.update_table(TableName=table, DeletionProtectionEnabled=False)
-            self._ddb.delete_table(TableName=table)
+        self._tables.delete(table)
 
 
 @dataclass

@@ -75,10 +75,13 @@ def rebuild_from_s3(
         raise InvalidInput(
             f"target table {request.target} already exists: choose a new name", table=request.target
         )
+    ctx = _Context(request, store, dynamodb, s3, report, progress, sleep)
     try:
-        _run(_Context(request, store, dynamodb, s3, report, progress, sleep), plan)
+        _run(ctx, plan)
     except BaseException as exc:
-        if not request.keep_partial and _table_exists(dynamodb, request.target):
+        # Only a table this rebuild created is removed: a same-named table someone else created
+        # meanwhile (our create then fails) is never touched.
+        if ctx.created and not request.keep_partial and _table_exists(dynamodb, request.target):
             progress(f"rebuild failed: deleting the partial table {request.target} (--keep-partial keeps it)")
             _delete_table(dynamodb, request.target)
         if isinstance(exc, DynamoDbDrError):
@@ -97,6 +100,7 @@ class _Context:
     report: RebuildReport
     progress: Progress
     sleep: Any
+    created: bool = False  # the target table exists because this rebuild created it
 
 
 def _run(ctx: _Context, plan: RebuildPlan) -> None:
@@ -112,7 +116,7 @@ def _run(ctx: _Context, plan: RebuildPlan) -> None:
         report.items_from_full = _import(ctx, schema, data_keys)
     else:  # import-from-S3 cannot create local secondary indexes
         report.full_method = "batch"
-        _create(request.target, schema, dynamodb, ctx.sleep)
+        _create(ctx, schema)
         report.items_from_full, _ = _apply(dynamodb, request.target, _full_ops(ctx.store, data_keys))
     ctx.progress(f"FULL export {full.sk}: {report.items_from_full} items ({report.full_method})")
     for record in plan.incrementals:
@@ -148,6 +152,7 @@ def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
             InputCompressionType="GZIP",
             TableCreationParameters=parameters,
         )["ImportTableDescription"]
+    ctx.created = True
     arn = description["ImportArn"]
     ctx.progress(f"import-from-S3 started: {arn}")
     while description["ImportStatus"] == "IN_PROGRESS":
@@ -164,10 +169,12 @@ def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
     return int(description.get("ImportedItemCount", 0))
 
 
-def _create(target: str, schema: dict[str, Any], dynamodb: Any, sleep: Any) -> None:
+def _create(ctx: _Context, schema: dict[str, Any]) -> None:
+    target = ctx.request.target
     with aws_errors(table=target):
-        dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **schema)
-    _wait_active(dynamodb, target, sleep)
+        ctx.dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **schema)
+    ctx.created = True
+    _wait_active(ctx.dynamodb, target, ctx.sleep)
 
 
 def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[dict[str, Any]]:

@@ -100,9 +100,8 @@ class TableSettings:
         return ttl.get("AttributeName") if on else None
 
     def _tags(self, table: str) -> Any:
-        arn = self._table(table)["TableArn"]
-        tags = self._ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
-        return {t["Key"]: t["Value"] for t in tags if not t["Key"].startswith((TAG_PREFIX, "aws:"))}
+        tags = RestoreTables(self._ddb).tags(table)  # paginated
+        return {k: v for k, v in tags.items() if not k.startswith((TAG_PREFIX, "aws:"))}
 
     def _autoscaling(self, table: str) -> Any:
         targets = self._aas.describe_scalable_targets(ServiceNamespace="dynamodb").get("ScalableTargets", [])

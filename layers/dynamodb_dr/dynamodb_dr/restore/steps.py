@@ -215,7 +215,8 @@ def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         return {"status": "skipped", "detail": "no archive bucket configured (ARCHIVE_BUCKET)"}
     store = archive.ArchiveStore(env.clients.client("s3"), env.archive_bucket)
     until = datetime.now(UTC)
-    live = {t.logical: env.registry.resolve(t.logical).live_table for t in plan.tables}
+    # Every protected live table (physical -> logical): replay must never write into one.
+    live = {p.live_table: p.logical_name for p in env.registry.resolve_all()}
     reports = []
     for t in plan.tables:
         request = replay.ReplayRequest(table=t.logical, start=plan.restore_time, end=until, target=t.target)
