@@ -13,7 +13,7 @@ from dynamodb_dr.aws import warm_clients
 from dynamodb_dr.config import Settings
 from dynamodb_dr.errors import InvalidInput
 from dynamodb_dr.registry import TableRegistry
-from dynamodb_dr.restore.cutover import CutoverLedger, Pointers, cutover, rollback
+from dynamodb_dr.restore.cutover import CutoverLedger, Pointers, cutover, publish_pointers, rollback
 from dynamodb_dr.restore.steps import plan_of
 from dynamodb_dr.restore.tables import RestoreTables
 
@@ -27,11 +27,15 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
-    if action not in {"cutover", "rollback"}:
+    if action not in {"cutover", "rollback", "publish"}:
         raise InvalidInput(f"unknown pointer action {action!r}")
-    plan = plan_of(event)
     settings = Settings.from_env(os.environ)
     clients = warm_clients(os.environ)
+    if action == "publish":  # scheduled: every protected table gets a pointer to read
+        created = publish_pointers(settings, Pointers(clients.client("ssm")))
+        logger.info("pointers published", extra={"pointers_created": created})
+        return {"status": "published", "created": created}
+    plan = plan_of(event)
     registry = TableRegistry(settings, clients.client("ssm"))
     ledger = CutoverLedger(clients.client("dynamodb"), settings.state_table)
     pointers = Pointers(clients.client("ssm"))

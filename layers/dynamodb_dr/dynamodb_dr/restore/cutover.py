@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.config import Settings
 from dynamodb_dr.errors import CutoverConflict, CutoverFailed, RestoreRequestInvalid
 from dynamodb_dr.registry import TableRegistry
 from dynamodb_dr.restore.models import Plan
@@ -80,6 +81,17 @@ class Pointers:
     def put(self, parameter: str, value: str) -> None:
         with aws_errors():
             self._ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
+
+    def create_if_missing(self, parameter: str, value: str) -> bool:
+        """Create a pointer that does not exist yet; never overwrites one (a cutover's)."""
+        try:
+            with aws_errors():
+                self._ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=False)
+        except Exception as exc:
+            if error_code(exc.__cause__ or exc) == "ParameterAlreadyExists":
+                return False
+            raise
+        return True
 
     def switch(self, changes: list[PointerChange], *, back: bool = False) -> None:
         """Write every pointer (to `new`, or to `previous` when `back`); undo all on a failure."""
@@ -171,3 +183,14 @@ def rollback(
 
 def _result(changes: list[PointerChange], status: str) -> dict[str, Any]:
     return {"status": status, "pointers": [asdict(c) for c in changes]}
+
+
+def publish_pointers(settings: Settings, pointers: Pointers) -> list[str]:
+    """Give every protected table its live-table pointer (the table itself) if it has none yet,
+    so applications can always read one. Existing pointers, e.g. after a cutover, stay as they
+    are. Returns the parameters created."""
+    return [
+        settings.live_table_parameter(logical)
+        for logical in settings.protected_tables
+        if pointers.create_if_missing(settings.live_table_parameter(logical), logical)
+    ]

@@ -1,0 +1,52 @@
+"""The pointer function's scheduled 'publish': every protected table gets a live-table pointer
+applications can read, and an existing pointer (a cutover's) is never overwritten."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import invoke
+
+from dynamodb_dr_local.emulator.stack import transform_template
+
+pytestmark = pytest.mark.integration
+
+
+def pointer(emulator, logical: str) -> str | None:
+    ssm = emulator.clients.client("ssm")
+    try:
+        name = f"/dynamodb-dr/dynamodb-dr/tables/{logical}/live-table"
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        return None
+
+
+def test_publish_creates_missing_pointers_and_keeps_existing_ones(emulator, customers):
+    stack = emulator.deploy(parameters={"ProtectedTables": "customers,orders"})
+    emulator.clients.client("ssm").put_parameter(
+        Name="/dynamodb-dr/dynamodb-dr/tables/orders/live-table", Value="orders-dr-20261101", Type="String"
+    )
+    payload, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "publish"})
+    assert not errored, payload
+    assert payload["created"] == ["/dynamodb-dr/dynamodb-dr/tables/customers/live-table"]
+    assert pointer(emulator, "customers") == "customers"
+    assert pointer(emulator, "orders") == "orders-dr-20261101", "a cutover's pointer is never overwritten"
+    again, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "publish"})
+    assert not errored and again["created"] == []
+
+
+def test_unknown_pointer_action_is_refused_and_writes_nothing(emulator, stack):
+    payload, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "delete-all"})
+    assert errored and payload["errorType"] == "InvalidInput"
+    assert pointer(emulator, "customers") is None
+
+
+def test_publish_runs_on_a_schedule_into_the_dead_letter_queue_on_failure():
+    cfn = transform_template(parameters={"ProtectedTables": "customers"}).cloudformation
+    schedule = cfn["Resources"]["RestorePointerFunctionPublishPointers"]["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(5 minutes)"
+    assert json.loads(schedule["Target"]["Input"]) == {"action": "publish"}
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"] == {
+        "Fn::GetAtt": ["ScheduledTaskDeadLetterQueue", "Arn"]
+    }
