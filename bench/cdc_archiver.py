@@ -82,7 +82,7 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 def _counting_clients(counter: RequestCounter) -> Any:
     """A warm_clients() stand-in whose S3 client counts its requests."""
-    from dynamodb_dr.aws import AwsClients
+    from dynamodb_dr.core.aws import AwsClients
 
     class CountingClients(AwsClients):
         def client(self, service: str) -> Any:

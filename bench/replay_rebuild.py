@@ -98,7 +98,7 @@ def load_source(ddb: Any, data: list[dict[str, Any]]) -> None:
 def write_archive(s3: Any, bucket: str, data: list[dict[str, Any]]) -> None:
     """The items as INSERT changes in the CDC archive, written by the archiver's own code."""
     from bench.data import STREAM_ARN
-    from dynamodb_dr.cdc_archive import ArchiveStore, archive_batch
+    from dynamodb_dr.cdc.archive import ArchiveStore, archive_batch
 
     now = datetime.now(UTC).replace(minute=0, second=1, microsecond=0).timestamp()
     records = [
@@ -125,7 +125,7 @@ def write_archive(s3: Any, bucket: str, data: list[dict[str, Any]]) -> None:
 
 def write_export(s3: Any, bucket: str, data: list[dict[str, Any]]) -> None:
     """A FULL export as DynamoDB writes it (DYNAMODB_JSON, gzip) plus the chain record."""
-    from dynamodb_dr.export_chain import ExportRecord
+    from dynamodb_dr.exports.chain import ExportRecord
 
     when = datetime.now(UTC) - timedelta(minutes=5)
     base = f"exports/{TABLE}/data/bench/AWSDynamoDB/01234567890123-abcdefgh"
@@ -352,8 +352,8 @@ def latency_rows(config: Config) -> list[Row]:
     import time
 
     from bench.data import stream_records
-    from dynamodb_dr.cdc_archive import archive_batch
-    from dynamodb_dr.replay import ReplayRequest, replay
+    from dynamodb_dr.cdc.archive import archive_batch
+    from dynamodb_dr.cdc.replay import ReplayRequest, replay
 
     count = config.size(5_000, 1_000)
     store = _MemoryStore()
@@ -397,7 +397,7 @@ def latency_rows(config: Config) -> list[Row]:
         )
     )
     try:
-        from dynamodb_dr.s3_rebuild import _apply
+        from dynamodb_dr.exports.rebuild import _apply
 
         def rebuild_apply() -> tuple[float, int]:
             client = _LatencyDynamoDb()

@@ -22,9 +22,9 @@ TABLE = "customers"
 
 
 def replay(endpoint: str, bucket: str, target: str) -> dict[str, Any]:
-    from dynamodb_dr.aws import AwsClients
-    from dynamodb_dr.cdc_archive import ArchiveStore
-    from dynamodb_dr.replay import ReplayRequest, replay
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.cdc.replay import ReplayRequest, replay
+    from dynamodb_dr.core.aws import AwsClients
 
     now = datetime.now(UTC)
     request = ReplayRequest(
@@ -38,8 +38,8 @@ def replay(endpoint: str, bucket: str, target: str) -> dict[str, Any]:
 
 
 def rebuild(endpoint: str, bucket: str, target: str, mode: str) -> dict[str, Any]:
-    from dynamodb_dr.aws import AwsClients
-    from dynamodb_dr.s3_rebuild import RebuildRequest, rebuild_from_s3
+    from dynamodb_dr.core.aws import AwsClients
+    from dynamodb_dr.exports.rebuild import RebuildRequest, rebuild_from_s3
 
     request = RebuildRequest(
         table=TABLE,

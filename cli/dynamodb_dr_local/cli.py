@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from dynamodb_dr.errors import DynamoDbDrError
+from dynamodb_dr.core.errors import DynamoDbDrError
 from dynamodb_dr_local.commands import COMMAND_MODULES
 
 

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from dynamodb_dr.aws import AwsClients
+from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr_local import PROJECT_ROOT
 
 

@@ -11,15 +11,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import warm_clients
-from dynamodb_dr.backup import BackupDependencies, BackupRunReport, run_backups
-from dynamodb_dr.config import Settings, resolve_policies
-from dynamodb_dr.dynamo import DynamoControl
-from dynamodb_dr.errors import BackupRunFailed
-from dynamodb_dr.events import ScheduleTick
-from dynamodb_dr.ledger import BackupLedger
-from dynamodb_dr.observability import emit_table_metrics
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.backup.ledger import BackupLedger
+from dynamodb_dr.backup.run import BackupDependencies, BackupRunReport, run_backups
+from dynamodb_dr.core.aws import warm_clients
+from dynamodb_dr.core.config import Settings, resolve_policies
+from dynamodb_dr.core.dynamo import DynamoControl
+from dynamodb_dr.core.errors import BackupRunFailed
+from dynamodb_dr.core.events import ScheduleTick
+from dynamodb_dr.core.observability import emit_table_metrics
+from dynamodb_dr.core.registry import TableRegistry
 
 logger = Logger()
 tracer = Tracer()

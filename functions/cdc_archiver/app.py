@@ -16,13 +16,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import warm_clients
-from dynamodb_dr.cdc import sequence_of
-from dynamodb_dr.cdc_archive import ArchiveResult, ArchiveStore, LogicalNames, archive_batch
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import ConfigurationError, InvalidInput
-from dynamodb_dr.observability import emit_table_metrics
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.cdc.archive import ArchiveResult, ArchiveStore, LogicalNames, archive_batch
+from dynamodb_dr.cdc.model import sequence_of
+from dynamodb_dr.core.aws import warm_clients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import ConfigurationError, InvalidInput
+from dynamodb_dr.core.observability import emit_table_metrics
+from dynamodb_dr.core.registry import TableRegistry
 
 logger = Logger()
 tracer = Tracer()

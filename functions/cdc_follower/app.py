@@ -13,11 +13,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import warm_clients
-from dynamodb_dr.cdc_follow import MappingSettings, StreamFollower
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import ConfigurationError, StreamFollowFailed
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.cdc.follow import MappingSettings, StreamFollower
+from dynamodb_dr.core.aws import warm_clients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import ConfigurationError, StreamFollowFailed
+from dynamodb_dr.core.registry import TableRegistry
 
 logger = Logger()
 tracer = Tracer()

@@ -11,15 +11,21 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import AwsClients, warm_clients
-from dynamodb_dr.config import Settings
-from dynamodb_dr.dynamo import DynamoControl
-from dynamodb_dr.errors import ExportRunFailed
-from dynamodb_dr.export_api import ChainIndex, DynamoExports, Notifier
-from dynamodb_dr.export_chain import ExportChainStore
-from dynamodb_dr.exports import ExportDependencies, ExportRunReport, ExportSettings, ExportTick, run_exports
-from dynamodb_dr.observability import emit_table_metrics
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.core.aws import AwsClients, warm_clients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.dynamo import DynamoControl
+from dynamodb_dr.core.errors import ExportRunFailed
+from dynamodb_dr.core.observability import emit_table_metrics
+from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.exports.api import ChainIndex, DynamoExports, Notifier
+from dynamodb_dr.exports.chain import ExportChainStore
+from dynamodb_dr.exports.schedule import (
+    ExportDependencies,
+    ExportRunReport,
+    ExportSettings,
+    ExportTick,
+    run_exports,
+)
 
 logger = Logger()
 tracer = Tracer()

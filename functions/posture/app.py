@@ -9,10 +9,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import warm_clients
-from dynamodb_dr.config import Settings
-from dynamodb_dr.posture_metrics import emit
-from dynamodb_dr.posture_run import PostureConfig, build_sources, run_posture
+from dynamodb_dr.core.aws import warm_clients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.posture.metrics import emit
+from dynamodb_dr.posture.run import PostureConfig, build_sources, run_posture
 
 logger = Logger()
 tracer = Tracer()

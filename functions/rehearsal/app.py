@@ -13,12 +13,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import warm_clients
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import ConfigurationError, RehearsalRunFailed
-from dynamodb_dr.observability import emit_table_metrics
-from dynamodb_dr.registry import TableRegistry
-from dynamodb_dr.rehearsal import (
+from dynamodb_dr.core.aws import warm_clients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import ConfigurationError, RehearsalRunFailed
+from dynamodb_dr.core.observability import emit_table_metrics
+from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.posture.rehearsal import (
     RehearsalRun,
     RehearsalTick,
     ScratchTables,
@@ -26,7 +26,7 @@ from dynamodb_dr.rehearsal import (
     follow_up,
     start_rehearsals,
 )
-from dynamodb_dr.rto_history import RtoHistoryStore
+from dynamodb_dr.posture.rto_history import RtoHistoryStore
 
 logger = Logger()
 tracer = Tracer()

@@ -10,9 +10,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.aws import warm_clients
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import InvalidInput
+from dynamodb_dr.core.aws import warm_clients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore import report, steps
 
 logger = Logger()

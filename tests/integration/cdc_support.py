@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors
-from dynamodb_dr.cdc import read_object
-from dynamodb_dr.cdc_archive import ArchiveStore
+from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.model import read_object
+from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr_local.drill.workload import CUSTOMERS_KEY_SCHEMA, customer
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader

@@ -11,7 +11,7 @@ from typing import Any
 
 from conftest import invoke
 
-from dynamodb_dr.export_chain import ExportChainStore, ExportRecord
+from dynamodb_dr.exports.chain import ExportChainStore, ExportRecord
 from dynamodb_dr_local.drill.workload import customer, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.exports import ExportEmulation

@@ -7,8 +7,8 @@ import random
 import pytest
 from cdc_support import Cdc, create_target, items, s3_faults, window, workload
 
-from dynamodb_dr.errors import ReplayRefused
-from dynamodb_dr.replay import ReplayRequest, replay
+from dynamodb_dr.cdc.replay import ReplayRequest, replay
+from dynamodb_dr.core.errors import ReplayRefused
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader
 

@@ -12,7 +12,7 @@ from cdc_support import Cdc, create_target, items, s3_faults, window
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynamodb_dr.replay import ReplayRequest, replay
+from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import load_event
 from export_support import T0, Simulation, at, protect
 
-from dynamodb_dr.exports import ExportTick
+from dynamodb_dr.exports.schedule import ExportTick
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.exports import ExportEmulation
@@ -200,7 +200,7 @@ def test_sample_events_parse() -> None:
 def test_a_tick_that_died_after_starting_an_export_resumes_it_with_the_same_token(
     sim: Simulation, exports: ExportEmulation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dynamodb_dr.export_api import DynamoExports
+    from dynamodb_dr.exports.api import DynamoExports
 
     sim.hours(0, 2)
     original = DynamoExports.start

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import invoke, load_event
 
-from dynamodb_dr.cdc import partition_prefix
-from dynamodb_dr.export_chain import ExportChainStore, ExportRecord
+from dynamodb_dr.cdc.model import partition_prefix
+from dynamodb_dr.exports.chain import ExportChainStore, ExportRecord
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import ACCOUNT_ID, REGION, DeployedStack, Emulator
 from dynamodb_dr_local.emulator.pitr import CONTROL, ENABLED_ATTR
@@ -187,8 +187,8 @@ def test_a_deleted_table_is_a_failure_and_the_others_are_still_reported(emulator
 
 
 def test_throttling_and_missing_permissions_are_reported_per_table(emulator, customers, monkeypatch):
-    from dynamodb_dr.dynamo import DynamoControl
-    from dynamodb_dr.errors import AccessDenied, TransientAwsError
+    from dynamodb_dr.core.dynamo import DynamoControl
+    from dynamodb_dr.core.errors import AccessDenied, TransientAwsError
 
     ddb = emulator.clients.client("dynamodb")
     create_customers_table(ddb, "orders")

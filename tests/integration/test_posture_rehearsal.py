@@ -9,7 +9,7 @@ import pytest
 from conftest import invoke, load_event
 from test_posture import enable_pitr, run_posture, table
 
-from dynamodb_dr.rto_history import RtoHistoryStore
+from dynamodb_dr.posture.rto_history import RtoHistoryStore
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.drill.workload import load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator

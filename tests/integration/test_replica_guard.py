@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from conftest import invoke
 
-from dynamodb_dr.backup import BackupDependencies, TableBackupResult, _guard_replica
-from dynamodb_dr.config import TablePolicy
-from dynamodb_dr.events import ScheduleTick
+from dynamodb_dr.backup.run import BackupDependencies, TableBackupResult, _guard_replica
+from dynamodb_dr.core.config import TablePolicy
+from dynamodb_dr.core.events import ScheduleTick
 
 pytestmark = pytest.mark.integration
 TICK = {"task": "backup", "scheduled_time": "2026-11-01T03:00:00Z"}

@@ -120,7 +120,7 @@ def test_pitr_off_and_taken_target_are_refused(emu: Emulator, protected: Any) ->
 
 
 def test_restore_error(emu: Emulator, protected: Any) -> None:
-    from dynamodb_dr.errors import LimitExceeded
+    from dynamodb_dr.core.errors import LimitExceeded
 
     stack, queue = protected
 

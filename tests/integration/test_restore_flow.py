@@ -256,7 +256,7 @@ def _retry_once(emu: Emulator, action: str, error: type[Exception]) -> list[str]
 
 
 def test_transient_errors_are_retried(emu: Emulator) -> None:
-    from dynamodb_dr.errors import TransientAwsError
+    from dynamodb_dr.core.errors import TransientAwsError
 
     make_table(emu, "customers")
     stack = deploy(emu, "customers")

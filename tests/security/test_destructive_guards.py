@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from gates import report_gate
 from security_support import backups, day, deploy, invoke, scan_all, tick_event
 
-from dynamodb_dr.events import ScheduleTick
+from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
 from dynamodb_dr_local.emulator import Emulator
 from dynamodb_dr_local.emulator.faults import FaultInjector

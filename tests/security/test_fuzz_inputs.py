@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from security_support import day, invoke, run_execution, scan_all, snapshot, stream_events, tick_event
 
-from dynamodb_dr import errors
-from dynamodb_dr.config import ResolvedPolicies, Settings, TablePolicy, resolve_policies
-from dynamodb_dr.events import ScheduleTick
+from dynamodb_dr.core import errors
+from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy, resolve_policies
+from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr_local.cli import build_parser
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator

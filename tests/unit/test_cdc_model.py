@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from dynamodb_dr.cdc import (
+from dynamodb_dr.cdc.archive import ArchiveStore, LogicalNames, archive_batch
+from dynamodb_dr.cdc.model import (
     Change,
     binary_to_bytes,
     change_from_record,
@@ -19,8 +20,12 @@ from dynamodb_dr.cdc import (
     read_object,
     sequence_of,
 )
-from dynamodb_dr.cdc_archive import ArchiveStore, LogicalNames, archive_batch
-from dynamodb_dr.errors import ArchiveCorrupt, MalformedStreamRecord, TableNotProtected, TransientAwsError
+from dynamodb_dr.core.errors import (
+    ArchiveCorrupt,
+    MalformedStreamRecord,
+    TableNotProtected,
+    TransientAwsError,
+)
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/customers/stream/2026-11-26T10:00:00.000"
 T0 = datetime(2026, 11, 26, 10, 59, 58, tzinfo=UTC).timestamp()

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from dynamodb_dr.cdc import Change
-from dynamodb_dr.errors import ReplayIncomplete, ReplayRefused
-from dynamodb_dr.replay import BatchWriter, final_ops, guard_target, state_at
+from dynamodb_dr.cdc.model import Change
+from dynamodb_dr.cdc.replay import BatchWriter, final_ops, guard_target, state_at
+from dynamodb_dr.core.errors import ReplayIncomplete, ReplayRefused
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 

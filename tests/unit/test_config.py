@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from dynamodb_dr.config import Settings, TablePolicy, resolve_policies
-from dynamodb_dr.errors import ConfigurationError
+from dynamodb_dr.core.config import Settings, TablePolicy, resolve_policies
+from dynamodb_dr.core.errors import ConfigurationError
 
 ENV = {
     "PROTECTED_TABLES": "customers, orders",

@@ -3,8 +3,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from dynamodb_dr.backup import backup_name
-from dynamodb_dr.events import ScheduleTick
+from dynamodb_dr.backup.run import backup_name
+from dynamodb_dr.core.events import ScheduleTick
 
 
 def test_scheduler_input_parses_and_names_a_sortable_tick():

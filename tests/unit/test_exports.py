@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dynamodb_dr.errors import ConfigurationError, ExportChainError
-from dynamodb_dr.export_api import client_token
-from dynamodb_dr.export_chain import ExportRecord, record_sk
-from dynamodb_dr.export_reader import plan_rebuild
-from dynamodb_dr.exports import ExportSettings, ExportTick, _attempt
-from dynamodb_dr.s3_rebuild import from_export_json
+from dynamodb_dr.core.errors import ConfigurationError, ExportChainError
+from dynamodb_dr.exports.api import client_token
+from dynamodb_dr.exports.chain import ExportRecord, record_sk
+from dynamodb_dr.exports.reader import plan_rebuild
+from dynamodb_dr.exports.rebuild import from_export_json
+from dynamodb_dr.exports.schedule import ExportSettings, ExportTick, _attempt
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -149,7 +149,7 @@ def test_binary_values_of_export_files_are_decoded_for_boto3() -> None:
 
 
 def test_manifest_keys_are_made_absolute() -> None:
-    from dynamodb_dr.exports import _manifest_key
+    from dynamodb_dr.exports.schedule import _manifest_key
 
     rec = record("FULL", 0)
     assert (
@@ -173,8 +173,8 @@ def test_manifest_keys_are_made_absolute() -> None:
 def test_s3_read_errors_are_named_clearly(code: str, message: str, error: str, text: str) -> None:
     from botocore.exceptions import ClientError
 
-    from dynamodb_dr.errors import DynamoDbDrError
-    from dynamodb_dr.export_reader import ExportStore
+    from dynamodb_dr.core.errors import DynamoDbDrError
+    from dynamodb_dr.exports.reader import ExportStore
 
     class FailingS3:
         def get_object(self, **_: Any) -> Any:

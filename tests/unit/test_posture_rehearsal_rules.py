@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import TableNotFound, TransientAwsError
-from dynamodb_dr.registry import ProtectedTable
-from dynamodb_dr.rehearsal import (
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import TableNotFound, TransientAwsError
+from dynamodb_dr.core.registry import ProtectedTable
+from dynamodb_dr.posture.rehearsal import (
     ExecutionState,
     RehearsalTick,
     execution_name,
@@ -18,8 +18,8 @@ from dynamodb_dr.rehearsal import (
     rehearsal_request,
     start_rehearsals,
 )
+from dynamodb_dr.posture.rto_history import RehearsalRecord
 from dynamodb_dr.restore.models import RestoreRequest
-from dynamodb_dr.rto_history import RehearsalRecord
 
 NOW = datetime(2026, 12, 1, 4, 0, 5, tzinfo=UTC)
 TICK = RehearsalTick(task="rehearse", scheduled_time=datetime(2026, 12, 1, 4, 0, tzinfo=UTC))

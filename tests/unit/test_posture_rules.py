@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from dynamodb_dr.config import ResolvedPolicies, Settings, TablePolicy
-from dynamodb_dr.dynamo import PitrStatus
-from dynamodb_dr.errors import AccessDenied, TableNotFound, TransientAwsError
-from dynamodb_dr.posture import PostureReport, PostureSources, assess_all
-from dynamodb_dr.posture_metrics import aggregate_doc, table_docs
-from dynamodb_dr.posture_sources import BackupSummaryView, ExportSummaryView
-from dynamodb_dr.registry import ProtectedTable
-from dynamodb_dr.rto_history import RehearsalRecord
+from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
+from dynamodb_dr.core.dynamo import PitrStatus
+from dynamodb_dr.core.errors import AccessDenied, TableNotFound, TransientAwsError
+from dynamodb_dr.core.registry import ProtectedTable
+from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
+from dynamodb_dr.posture.metrics import aggregate_doc, table_docs
+from dynamodb_dr.posture.rto_history import RehearsalRecord
+from dynamodb_dr.posture.sources import BackupSummaryView, ExportSummaryView
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICY = TablePolicy(rpo_minutes=15, rto_minutes=60)

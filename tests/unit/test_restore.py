@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dynamodb_dr.errors import CutoverFailed, RestoreRequestInvalid
+from dynamodb_dr.core.errors import CutoverFailed, RestoreRequestInvalid
 from dynamodb_dr.restore.checksum import SegmentProgress, checksum_of, combine, item_digest, scan_segment
 from dynamodb_dr.restore.cutover import PointerChange, Pointers
 from dynamodb_dr.restore.plan import parse_request, poll_plan, target_name
@@ -202,7 +202,7 @@ class _Registry:
         self.ssm = ssm
 
     def resolve(self, logical: str) -> Any:
-        from dynamodb_dr.registry import ProtectedTable
+        from dynamodb_dr.core.registry import ProtectedTable
 
         parameter = f"/p/{logical}"
         return ProtectedTable(
@@ -233,7 +233,7 @@ def _plan(*logicals: str) -> Any:
 
 
 def test_cutover_resumes_a_switch_that_died_half_way_and_refuses_foreign_changes() -> None:
-    from dynamodb_dr.errors import CutoverConflict
+    from dynamodb_dr.core.errors import CutoverConflict
     from dynamodb_dr.restore.cutover import PENDING, SWITCHED, cutover
 
     ssm, ledger = _FlakySsm(fail_on=""), _Ledger()

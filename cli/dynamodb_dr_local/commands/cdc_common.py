@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dynamodb_dr.aws import AwsClients, aws_errors, error_code
-from dynamodb_dr.cdc_archive import ArchiveStore
+from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
 from dynamodb_dr_local.cli import CliError
 
 TYPE_TAGS = {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}

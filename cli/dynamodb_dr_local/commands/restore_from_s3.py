@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dynamodb_dr.aws import AwsClients
-from dynamodb_dr.errors import InvalidInput
-from dynamodb_dr.s3_rebuild import RebuildReport, RebuildRequest, rebuild_from_s3
+from dynamodb_dr.core.aws import AwsClients
+from dynamodb_dr.core.errors import InvalidInput
+from dynamodb_dr.exports.rebuild import RebuildReport, RebuildRequest, rebuild_from_s3
 
 
 def register(subparsers: Any) -> None:

@@ -6,10 +6,10 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from dynamodb_dr.aws import AwsClients, aws_errors, error_code
-from dynamodb_dr.config import Settings, TablePolicy
-from dynamodb_dr.posture import PostureReport, TablePosture
-from dynamodb_dr.posture_run import PostureConfig, build_sources, run_posture
+from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
+from dynamodb_dr.core.config import Settings, TablePolicy
+from dynamodb_dr.posture.assess import PostureReport, TablePosture
+from dynamodb_dr.posture.run import PostureConfig, build_sources, run_posture
 from dynamodb_dr_local.cli import CliError
 
 # Template parameters that set the default policy (TablePolicy field names).

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dynamodb_dr.cdc_archive import ArchiveStore
-from dynamodb_dr.replay import ReplayRequest, replay
+from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr_local.drill.report import Progress, table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader

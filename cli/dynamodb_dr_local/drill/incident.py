@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dynamodb_dr.replay import ReplayRequest, replay
+from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr_local.drill.live import Application, Archiver
 from dynamodb_dr_local.drill.report import Progress
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -189,7 +189,7 @@ def _replay_good_writes(
     emu: Emulator, stack: DeployedStack, logical_table: str, since: datetime, signups: list[dict[str, Any]]
 ) -> int:
     """Replay the archive from T into a review table; count the sign-ups found there intact."""
-    from dynamodb_dr.cdc_archive import ArchiveStore
+    from dynamodb_dr.cdc.archive import ArchiveStore
 
     dynamodb = emu.clients.client("dynamodb")
     review = f"{logical_table}-incident-review"

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from dynamodb_dr.aws import AwsClients
+from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr_local.emulator import fast_dynamodb
 from dynamodb_dr_local.emulator.handlers import HandlerRouter
 from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack

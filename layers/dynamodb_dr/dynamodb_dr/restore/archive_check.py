@@ -9,7 +9,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors
+from dynamodb_dr.cdc.archive import read_changes
+from dynamodb_dr.cdc.model import binary_to_bytes, dedupe
+from dynamodb_dr.core.aws import aws_errors
 
 LOOKBACK = timedelta(hours=1)
 GUARD = timedelta(seconds=1)
@@ -26,9 +28,6 @@ def archive_sample(
     seed: str,
 ) -> dict[str, Any]:
     """{"status": checked | no-archive-coverage, "checked": n, "mismatches": m}."""
-    from dynamodb_dr.cdc import binary_to_bytes, dedupe
-    from dynamodb_dr.cdc_archive import read_changes
-
     changes = dedupe(read_changes(store, logical, restore_time - LOOKBACK, restore_time + GUARD))
     by_key: dict[str, list[Any]] = defaultdict(list)
     for change in changes:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors
+from dynamodb_dr.core.aws import aws_errors
 
 MODULUS = 2**128
 # Stop scanning a segment when less than this much Lambda time remains; the state machine loops.

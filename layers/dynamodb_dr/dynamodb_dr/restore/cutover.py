@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import CutoverConflict, CutoverFailed, RestoreRequestInvalid
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import CutoverConflict, CutoverFailed, RestoreRequestInvalid
+from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.tables import RestoreTables
 

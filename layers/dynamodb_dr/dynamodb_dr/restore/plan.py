@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dynamodb_dr.config import Settings, _short, resolve_policies
-from dynamodb_dr.errors import RestoreRequestInvalid, TableNotProtected
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.core.config import Settings, _short, resolve_policies
+from dynamodb_dr.core.errors import RestoreRequestInvalid, TableNotProtected
+from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore.models import Plan, PlannedTable, PollPlan, RestoreRequest
 from dynamodb_dr.restore.tables import RestoreTables
 

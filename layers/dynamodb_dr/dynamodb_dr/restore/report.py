@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.errors import TableNotProtected
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.errors import TableNotProtected
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.steps import StepEnv, plan_of
 from dynamodb_dr.restore.tables import TAG_STATUS

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.restore.models import SETTING_NAMES
 from dynamodb_dr.restore.tables import TAG_PREFIX, RestoreTables
 

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dynamodb_dr.aws import AwsClients
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import (
+from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.replay import ReplayRequest, replay
+from dynamodb_dr.core.aws import AwsClients
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import (
     DynamoDbDrError,
     InvalidInput,
     RestoreTimedOut,
     RestoreValidationFailed,
     SettingsDiffRemaining,
 )
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore import checksum, validate
+from dynamodb_dr.restore.archive_check import archive_sample
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.plan import build_plan
 from dynamodb_dr.restore.settings import TableSettings
@@ -169,11 +170,8 @@ def compare(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def _archive_check(plan: Plan, env: StepEnv) -> Callable[[str, str], dict[str, Any]] | None:
-    if not env.archive_bucket or importlib.util.find_spec("dynamodb_dr.cdc_archive") is None:
+    if not env.archive_bucket:
         return None
-    from dynamodb_dr.cdc_archive import ArchiveStore
-    from dynamodb_dr.restore.archive_check import archive_sample
-
     store = ArchiveStore(env.clients.client("s3"), env.archive_bucket)
     assert plan.restore_time
     restore_time = plan.restore_time
@@ -201,25 +199,20 @@ def _archive_check(plan: Plan, env: StepEnv) -> Callable[[str, str], dict[str, A
 def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """Replay the CDC archive's changes after the restore point into the restored tables.
 
-    Uses `dynamodb_dr.replay` (last writer per key wins, idempotent) when it is installed and the
-    stack has an archive bucket; reports `skipped` otherwise.
+    Uses `dynamodb_dr.cdc.replay` (last writer per key wins, idempotent) when the stack has an
+    archive bucket; reports `skipped` otherwise.
     """
     plan = plan_of(event)
     assert plan.restore_time
-    try:
-        replay = importlib.import_module("dynamodb_dr.replay")
-        archive = importlib.import_module("dynamodb_dr.cdc_archive")
-    except ModuleNotFoundError:
-        return {"status": "skipped", "detail": "the CDC replay module (dynamodb_dr.replay) is not installed"}
     if not env.archive_bucket:
         return {"status": "skipped", "detail": "no archive bucket configured (ARCHIVE_BUCKET)"}
-    store = archive.ArchiveStore(env.clients.client("s3"), env.archive_bucket)
+    store = ArchiveStore(env.clients.client("s3"), env.archive_bucket)
     until = datetime.now(UTC)
     # Every protected live table (physical -> logical): replay must never write into one.
     live = {p.live_table: p.logical_name for p in env.registry.resolve_all()}
     reports = []
     for t in plan.tables:
-        request = replay.ReplayRequest(table=t.logical, start=plan.restore_time, end=until, target=t.target)
-        report = replay.replay(request, store, env.clients.client("dynamodb"), live)
+        request = ReplayRequest(table=t.logical, start=plan.restore_time, end=until, target=t.target)
+        report = replay(request, store, env.clients.client("dynamodb"), live)
         reports.append({"logical": t.logical, **asdict(report)})
     return {"status": "replayed", "detail": {"until": until.isoformat(), "tables": reports}}

@@ -6,8 +6,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.errors import AwsCallFailed, LimitExceeded, TableNotFound
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.errors import AwsCallFailed, LimitExceeded, TableNotFound
 
 TAG_PREFIX = "dynamodb-dr:"
 TAG_EXECUTION = f"{TAG_PREFIX}restore-execution"

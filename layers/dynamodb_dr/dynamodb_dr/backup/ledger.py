@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.core.aws import aws_errors, error_code
 
 CLAIMED, CREATED, FAILED, DELETED = "CLAIMED", "CREATED", "FAILED", "DELETED"
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.errors import PitrUnavailable
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.errors import PitrUnavailable
 
 INCREMENTAL_VIEW = "NEW_AND_OLD_IMAGES"
 

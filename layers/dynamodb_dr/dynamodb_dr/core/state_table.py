@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
+from dynamodb_dr.core.aws import aws_errors, error_code
 
 
 def put_if_absent(client: Any, table_name: str, item: dict[str, Any], *, label: str | None = None) -> bool:

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dynamodb_dr.aws import error_code, translate
-from dynamodb_dr.errors import AccessDenied, DynamoDbDrError, ExportChainError, RebuildFailed
-from dynamodb_dr.export_chain import ExportRecord
+from dynamodb_dr.core.aws import error_code, translate
+from dynamodb_dr.core.errors import AccessDenied, DynamoDbDrError, ExportChainError, RebuildFailed
+from dynamodb_dr.exports.chain import ExportRecord
 
 
 class ExportStore:

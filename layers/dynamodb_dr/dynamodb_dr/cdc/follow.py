@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.errors import DynamoDbDrError, StreamViewMismatch
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.errors import DynamoDbDrError, StreamViewMismatch
+from dynamodb_dr.core.registry import TableRegistry
 
 STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import TableNotFound, TableNotProtected
-from dynamodb_dr.events import ScheduleTick
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import TableNotFound, TableNotProtected
+from dynamodb_dr.core.events import ScheduleTick
+from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.posture.rto_history import FINISHED, RehearsalRecord, RtoHistoryStore, seconds_between
 from dynamodb_dr.restore.tables import (
     TAG_EXECUTION,  # the restore tags each table it creates
     RestoreTables,
 )
-from dynamodb_dr.rto_history import FINISHED, RehearsalRecord, RtoHistoryStore, seconds_between
 
 SCRATCH_INFIX = "-dr-rehearsal-"
 RUNNING = "RUNNING"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.config import Settings
-from dynamodb_dr.errors import TableNotProtected
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.errors import TableNotProtected
 
 
 @dataclass(frozen=True)

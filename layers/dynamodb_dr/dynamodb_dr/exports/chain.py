@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.state_table import put_if_absent
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.state_table import put_if_absent
 
 ExportType = Literal["FULL", "INCREMENTAL"]
 ExportStatus = Literal["STARTING", "IN_PROGRESS", "COMPLETED", "FAILED"]

@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dynamodb_dr.aws import aws_errors, error_code
-from dynamodb_dr.cdc_archive import ArchiveStore
-from dynamodb_dr.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
-from dynamodb_dr.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
-from dynamodb_dr.export_chain import ExportRecord
-from dynamodb_dr.export_reader import ExportStore, RebuildPlan, plan_rebuild
-from dynamodb_dr.replay import BatchWriter, ReplayRequest, replay
+from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
+from dynamodb_dr.exports.chain import ExportRecord
+from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
 
 BATCH = 25
 Progress = Callable[[str], None]

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from dynamodb_dr.aws import aws_errors
-from dynamodb_dr.state_table import put_if_absent
+from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.core.state_table import put_if_absent
 
 PK_PREFIX = "REHEARSAL#"
 RehearsalStatus = Literal["STARTING", "RUNNING", "SUCCEEDED", "FAILED"]

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors
-from dynamodb_dr.cdc import (
+from dynamodb_dr.cdc.model import (
     Change,
     change_from_record,
     partition_prefix,
@@ -23,7 +22,8 @@ from dynamodb_dr.cdc import (
     sequence_range,
     stream_folder,
 )
-from dynamodb_dr.errors import ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
+from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.core.errors import ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
 
 logger = logging.getLogger(__name__)
 

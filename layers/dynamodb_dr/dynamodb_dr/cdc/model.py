@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from dynamodb_dr.errors import ArchiveCorrupt, MalformedStreamRecord
+from dynamodb_dr.core.errors import ArchiveCorrupt, MalformedStreamRecord
 
 CDC_PREFIX = "cdc"
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dynamodb_dr.errors import ConfigurationError, PolicyError
+from dynamodb_dr.core.errors import ConfigurationError, PolicyError
 
 TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 # A logical name also forms SSM parameter paths and backup names, so it is a little stricter.

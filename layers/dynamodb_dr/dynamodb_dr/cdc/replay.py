@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from dynamodb_dr.aws import aws_errors
-from dynamodb_dr.cdc import Change, binary_to_bytes, dedupe
-from dynamodb_dr.cdc_archive import ArchiveScan, ArchiveStore, read_changes
-from dynamodb_dr.config import TABLE_NAME_PATTERN
-from dynamodb_dr.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
+from dynamodb_dr.cdc.archive import ArchiveScan, ArchiveStore, read_changes
+from dynamodb_dr.cdc.model import Change, binary_to_bytes, dedupe
+from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.core.config import TABLE_NAME_PATTERN
+from dynamodb_dr.core.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
 
 BATCH_LIMIT = 25  # BatchWriteItem maximum
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from dynamodb_dr.config import LOGICAL_NAME_PATTERN
+from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN
 
 
 class ScheduleTick(BaseModel):

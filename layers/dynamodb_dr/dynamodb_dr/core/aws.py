@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from dynamodb_dr import errors
+from dynamodb_dr.core import errors
 
 TRANSIENT_CODES = frozenset(
     {

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors
-from dynamodb_dr.dynamo import DynamoControl
+from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.core.dynamo import DynamoControl
 
 BACKUP_PK = "BACKUP#"
 
@@ -78,7 +78,7 @@ class ExportView:
         self._state_table = state_table
 
     def summary(self, logical: str) -> ExportSummaryView:
-        from dynamodb_dr.export_chain import ExportChainStore
+        from dynamodb_dr.exports.chain import ExportChainStore
 
         store = ExportChainStore(self._client, self._state_table)
         head = store.head(logical)
@@ -111,7 +111,7 @@ class CdcArchiveView:
 
     def newest_object(self, logical: str, now: datetime) -> datetime | None:
         """LastModified of the newest archive object within the lookback, hour by hour backwards."""
-        from dynamodb_dr.cdc import partition_prefix
+        from dynamodb_dr.cdc.model import partition_prefix
 
         hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         while hour >= now - self._lookback - timedelta(hours=1):

@@ -22,12 +22,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dynamodb_dr.config import Settings
-from dynamodb_dr.dynamo import DynamoControl
-from dynamodb_dr.errors import ConfigurationError, DynamoDbDrError, PitrUnavailable, TableNotProtected
-from dynamodb_dr.events import ScheduleTick
-from dynamodb_dr.export_api import ChainIndex, DynamoExports, Notifier, client_token
-from dynamodb_dr.export_chain import (
+from dynamodb_dr.core.config import Settings
+from dynamodb_dr.core.dynamo import DynamoControl
+from dynamodb_dr.core.errors import ConfigurationError, DynamoDbDrError, PitrUnavailable, TableNotProtected
+from dynamodb_dr.core.events import ScheduleTick
+from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.exports.api import ChainIndex, DynamoExports, Notifier, client_token
+from dynamodb_dr.exports.chain import (
     ChainConflict,
     ChainHead,
     ExportChainStore,
@@ -37,7 +38,6 @@ from dynamodb_dr.export_chain import (
     compact,
     record_sk,
 )
-from dynamodb_dr.registry import TableRegistry
 
 logger = logging.getLogger(__name__)
 

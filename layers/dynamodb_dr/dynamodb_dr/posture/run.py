@@ -7,19 +7,19 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from dynamodb_dr.aws import AwsClients
-from dynamodb_dr.config import Settings, resolve_policies
-from dynamodb_dr.dynamo import DynamoControl
-from dynamodb_dr.posture import PostureReport, PostureSources, assess_all
-from dynamodb_dr.posture_sources import (
+from dynamodb_dr.core.aws import AwsClients
+from dynamodb_dr.core.config import Settings, resolve_policies
+from dynamodb_dr.core.dynamo import DynamoControl
+from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
+from dynamodb_dr.posture.rto_history import RtoHistoryStore
+from dynamodb_dr.posture.sources import (
     BackupView,
     CdcArchiveView,
     DeadLetterView,
     ExportView,
     ReplicationView,
 )
-from dynamodb_dr.registry import TableRegistry
-from dynamodb_dr.rto_history import RtoHistoryStore
 
 
 class PostureConfig(BaseModel):

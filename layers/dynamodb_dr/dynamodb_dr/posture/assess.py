@@ -15,17 +15,17 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from dynamodb_dr.config import ResolvedPolicies, Settings, TablePolicy
-from dynamodb_dr.dynamo import DynamoControl
-from dynamodb_dr.posture_sources import (
+from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
+from dynamodb_dr.core.dynamo import DynamoControl
+from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.posture.rto_history import RtoHistoryStore, latest_measured
+from dynamodb_dr.posture.sources import (
     BackupView,
     CdcArchiveView,
     DeadLetterView,
     ExportView,
     ReplicationView,
 )
-from dynamodb_dr.registry import TableRegistry
-from dynamodb_dr.rto_history import RtoHistoryStore, latest_measured
 
 TableStatus = Literal["ok", "at_risk", "unknown", "failed"]
 T = TypeVar("T")

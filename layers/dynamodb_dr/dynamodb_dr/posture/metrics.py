@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from dynamodb_dr.observability import TABLE_DIMENSION
-from dynamodb_dr.posture import PostureReport, TablePosture
+from dynamodb_dr.core.observability import TABLE_DIMENSION
+from dynamodb_dr.posture.assess import PostureReport, TablePosture
 
 Seconds, Count = MetricUnit.Seconds, MetricUnit.Count
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dynamodb_dr.aws import aws_errors
+from dynamodb_dr.core.aws import aws_errors
 
 
 @dataclass(frozen=True)

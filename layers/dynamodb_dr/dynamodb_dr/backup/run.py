@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from dynamodb_dr.config import ResolvedPolicies, Settings, TablePolicy
-from dynamodb_dr.dynamo import BackupSummary, DynamoControl
-from dynamodb_dr.errors import DynamoDbDrError, TableNotProtected, TransientAwsError
-from dynamodb_dr.events import ScheduleTick
-from dynamodb_dr.ledger import BackupLedger, BackupRecord
-from dynamodb_dr.registry import TableRegistry
+from dynamodb_dr.backup.ledger import BackupLedger, BackupRecord
+from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
+from dynamodb_dr.core.dynamo import BackupSummary, DynamoControl
+from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected, TransientAwsError
+from dynamodb_dr.core.events import ScheduleTick
+from dynamodb_dr.core.registry import TableRegistry
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Scheduled on-demand backups with the PITR guard, and the ledger of the backups the tool made."""

@@ -1,0 +1,1 @@
+"""DR posture (RPO/RTO now), its metrics, restore rehearsals and the measured RTO history."""
