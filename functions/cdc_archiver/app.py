@@ -16,11 +16,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.cdc.archive import ArchiveResult, ArchiveStore, LogicalNames, archive_batch
+from dynamodb_dr.cdc.archive import ArchiveResult, ArchiverSettings, ArchiveStore, LogicalNames, archive_batch
 from dynamodb_dr.cdc.model import sequence_of
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
-from dynamodb_dr.core.errors import ConfigurationError, InvalidInput
+from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.observability import emit_table_metrics
 from dynamodb_dr.core.registry import TableRegistry
 
@@ -36,18 +36,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         raise InvalidInput("event is not a DynamoDB stream batch (no Records list)")
-    settings = Settings.from_env(os.environ)
-    bucket = os.environ.get("ARCHIVE_BUCKET") or ""
-    if not bucket:
-        raise ConfigurationError("missing environment variable ARCHIVE_BUCKET")
-    max_records = int(os.environ.get("CDC_MAX_RECORDS_PER_OBJECT", "10000"))
+    settings = ArchiverSettings.from_env()
     clients = warm_clients(os.environ)
     registry = TableRegistry(settings, clients.client("ssm"))
     names = LogicalNames(
         settings.protected_tables, lambda: {t.live_table: t.logical_name for t in registry.resolve_all()}
     )
-    store = ArchiveStore(clients.client("s3"), bucket)
-    result = archive_batch(records, store, names, max_records=max_records)
+    store = ArchiveStore(clients.client("s3"), settings.archive_bucket)
+    result = archive_batch(records, store, names, max_records=settings.cdc_max_records_per_object)
     _publish(result, settings)
     if result.ok:
         logger.info("batch archived", extra=_summary(result))

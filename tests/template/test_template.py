@@ -70,7 +70,7 @@ def test_layer_ships_only_its_pinned_runtime_requirements():
         for line in (PROJECT_ROOT / "layers/dynamodb_dr/requirements.txt").read_text().splitlines()
     ]
     pins = sorted(line for line in lines if line)
-    assert pins == ["aws-lambda-powertools[tracer]==3.37.0", "pydantic==2.13.5"]
+    assert pins == ["aws-lambda-powertools[tracer]==3.37.0", "pydantic-settings==2.16.3", "pydantic==2.13.5"]
     layer_files = {p.name for p in (PROJECT_ROOT / "layers/dynamodb_dr").iterdir()}
     assert layer_files <= {"requirements.txt", "dynamodb_dr", "__pycache__"}
 

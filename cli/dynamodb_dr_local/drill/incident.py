@@ -163,7 +163,8 @@ def _restore(
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         for event in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
-            state = (event.get("stateEnteredEventDetails") or {}).get("name")
+            entered = event.get("stateEnteredEventDetails")
+            state = entered["name"] if entered else None
             if state and state not in seen:
                 seen.add(state)
                 progress.step(f"  state machine: {state}")

@@ -236,7 +236,8 @@ class FaultInjector:
         import botocore.client
         import botocore.endpoint
 
-        original = botocore.client.BaseClient._make_api_call
+        base: Any = botocore.client.BaseClient  # _make_api_call is private: the stubs omit it
+        original = base._make_api_call
 
         def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
             client.meta.events.register_first("before-send", _before_send, unique_id=_HOOK_ID)
@@ -359,6 +360,7 @@ def _failure(request: Any, kind: str, protocol: str) -> Any:
 
 def _error_response(request: Any, kind: str, protocol: str) -> Any:
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
 
     code = _error_code(kind, protocol)
     status = _STATUS[kind]
@@ -391,7 +393,7 @@ def _error_response(request: Any, kind: str, protocol: str) -> Any:
             f"<Code>{code}</Code>"
             f"<Message>{message}</Message></Error><RequestId>fault-injector</RequestId></ErrorResponse>"
         ).encode()
-    return AWSResponse(request.url, status, headers, _RawBody(body))
+    return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), _RawBody(body))
 
 
 class _RawBody:

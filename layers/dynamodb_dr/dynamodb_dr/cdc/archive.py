@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import Field
+
 from dynamodb_dr.cdc.model import (
     Change,
     change_from_record,
@@ -23,9 +25,17 @@ from dynamodb_dr.cdc.model import (
     stream_folder,
 )
 from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.core.config import StackSettings
 from dynamodb_dr.core.errors import ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
 
 logger = logging.getLogger(__name__)
+
+
+class ArchiverSettings(StackSettings):
+    """The CDC archiver function's environment."""
+
+    archive_bucket: str = Field(min_length=3)
+    cdc_max_records_per_object: int = Field(default=10_000, ge=1, le=100_000)
 
 
 class ArchiveStore:

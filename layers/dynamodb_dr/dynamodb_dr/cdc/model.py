@@ -59,10 +59,15 @@ class Change(BaseModel):
     @property
     def key_id(self) -> str:
         """Canonical text of the item's key: equal keys give equal text."""
-        return json.dumps(self.keys, sort_keys=True, separators=(",", ":"))
+        return key_id_of(self.keys)
 
     def to_line(self) -> str:
         return json.dumps(self.model_dump(mode="json", by_alias=True), separators=(",", ":"), sort_keys=True)
+
+
+def key_id_of(keys: Mapping[str, Any]) -> str:
+    """Canonical text of an item key in DynamoDB JSON: equal keys give equal text."""
+    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

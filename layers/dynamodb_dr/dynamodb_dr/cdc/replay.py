@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dynamodb_dr.cdc.archive import ArchiveScan, ArchiveStore, read_changes
-from dynamodb_dr.cdc.model import Change, binary_to_bytes, dedupe
+from dynamodb_dr.cdc.model import Change, binary_to_bytes, dedupe, key_id_of
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
 from dynamodb_dr.core.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
@@ -203,7 +203,7 @@ def item_history(
     store: ArchiveStore, table: str, keys: Mapping[str, Any], start: datetime, end: datetime
 ) -> list[Change]:
     """Every archived change of one item between two times, oldest first."""
-    wanted = Change.model_construct(keys=dict(keys)).key_id
+    wanted = key_id_of(keys)
     return dedupe(c for c in read_changes(store, table, start, end) if c.key_id == wanted)
 
 

@@ -6,9 +6,25 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from dynamodb_dr.core import errors
+
+if TYPE_CHECKING:  # dev-only stubs (types-boto3): every call's parameters and response are typed
+    from types_boto3_application_autoscaling import ApplicationAutoScalingClient
+    from types_boto3_cloudformation import CloudFormationClient
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from types_boto3_kinesis import KinesisClient
+    from types_boto3_kms import KMSClient
+    from types_boto3_lambda import LambdaClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sns import SNSClient
+    from types_boto3_sqs import SQSClient
+    from types_boto3_ssm import SSMClient
+    from types_boto3_stepfunctions import SFNClient
+    from types_boto3_sts import STSClient
 
 TRANSIENT_CODES = frozenset(
     {
@@ -51,6 +67,38 @@ class AwsClients:
             self.session = boto3.session.Session(region_name=self.region_name)
         return self.session
 
+    @overload
+    def client(self, service: Literal["dynamodb"], *, retries: bool = True) -> DynamoDBClient: ...
+    @overload
+    def client(
+        self, service: Literal["dynamodbstreams"], *, retries: bool = True
+    ) -> DynamoDBStreamsClient: ...
+    @overload
+    def client(self, service: Literal["s3"], *, retries: bool = True) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["ssm"], *, retries: bool = True) -> SSMClient: ...
+    @overload
+    def client(self, service: Literal["sns"], *, retries: bool = True) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"], *, retries: bool = True) -> SQSClient: ...
+    @overload
+    def client(self, service: Literal["lambda"], *, retries: bool = True) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["stepfunctions"], *, retries: bool = True) -> SFNClient: ...
+    @overload
+    def client(self, service: Literal["cloudwatch"], *, retries: bool = True) -> CloudWatchClient: ...
+    @overload
+    def client(
+        self, service: Literal["application-autoscaling"], *, retries: bool = True
+    ) -> ApplicationAutoScalingClient: ...
+    @overload
+    def client(self, service: Literal["kinesis"], *, retries: bool = True) -> KinesisClient: ...
+    @overload
+    def client(self, service: Literal["kms"], *, retries: bool = True) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["sts"], *, retries: bool = True) -> STSClient: ...
+    @overload
+    def client(self, service: Literal["cloudformation"], *, retries: bool = True) -> CloudFormationClient: ...
     def client(self, service: str, *, retries: bool = True) -> Any:
         """A cached client. `retries=False` gives a single-attempt client, for calls that are not
         idempotent (a retried CreateBackup whose first response was lost makes a second backup)."""

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from contextvars import ContextVar
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from dynamodb_dr.core.errors import ConfigurationError, PolicyError
 
@@ -37,16 +46,43 @@ class TablePolicy(BaseModel):
         return value or None
 
 
-class Settings(BaseModel):
-    """What every function needs to know about its deployment."""
+class StackSettings(BaseSettings):
+    """What every function needs to know about its deployment, read from the environment the
+    template sets (`PROTECTED_TABLES`, `SSM_PREFIX`, `STATE_TABLE`, `DEFAULT_POLICY`, ...).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Each function's settings subclass this with its own variables; a handler reads them once per
+    invocation with `from_env()`. A missing or bad value is a `ConfigurationError` naming it.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
 
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$")
-    protected_tables: tuple[str, ...] = Field(min_length=1)
-    state_table: str
-    default_policy: TablePolicy = TablePolicy()
-    metrics_namespace: str = "DynamoDBDR"
+    protected_tables: Annotated[tuple[str, ...], NoDecode] = Field(min_length=1)
+    state_table: str = Field(min_length=1)
+    default_policy: Annotated[TablePolicy, NoDecode] = TablePolicy()
+    metrics_namespace: str = Field(
+        default="DynamoDBDR",
+        validation_alias=AliasChoices("metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"),
+    )
+
+    @field_validator("ssm_prefix", mode="before")
+    @classmethod
+    def _no_trailing_slash(cls, value: object) -> object:
+        return value.rstrip("/") if isinstance(value, str) else value
+
+    @field_validator("protected_tables", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("default_policy", mode="before")
+    @classmethod
+    def _json_policy(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}  # a JSONDecodeError is a ValueError
+        return value
 
     @field_validator("protected_tables")
     @classmethod
@@ -66,22 +102,41 @@ class Settings(BaseModel):
         return f"{self.ssm_prefix}/tables/{logical_name}/live-table"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read settings from the environment variables the template sets."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read the settings from `environ` (default: the process environment)."""
+        token = _ENVIRON.set(dict(os.environ if environ is None else environ))
         try:
-            tables = tuple(t.strip() for t in environ["PROTECTED_TABLES"].split(",") if t.strip())
-            default_policy = json.loads(environ.get("DEFAULT_POLICY", "{}") or "{}")
-            return cls(
-                ssm_prefix=environ["SSM_PREFIX"].rstrip("/"),
-                protected_tables=tables,
-                state_table=environ["STATE_TABLE"],
-                default_policy=TablePolicy.model_validate(default_policy),
-                metrics_namespace=environ.get("POWERTOOLS_METRICS_NAMESPACE", "DynamoDBDR"),
-            )
-        except KeyError as exc:
-            raise ConfigurationError(f"missing environment variable {exc.args[0]}") from exc
-        except (ValueError, ValidationError) as exc:
-            raise ConfigurationError(f"invalid settings: {_short(exc)}") from exc
+            return cls()
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid settings: {_short(exc, env=True)}") from exc
+        finally:
+            _ENVIRON.reset(token)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values (tests, the CLI), then the mapping given to from_env(); no .env files.
+        return init_settings, _MappingSource(settings_cls)
+
+
+# The mapping from_env() reads (the process environment unless a test passes its own).
+_ENVIRON: ContextVar[dict[str, str] | None] = ContextVar("dynamodb_dr_environ", default=None)
+
+
+class _MappingSource(EnvSettingsSource):
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        given = _ENVIRON.get()
+        return {k.lower(): v for k, v in (given if given is not None else os.environ).items()}
+
+
+# The name most of the domain uses: the stack-wide settings every function shares.
+Settings = StackSettings
 
 
 class ResolvedPolicies(BaseModel):
@@ -137,9 +192,12 @@ def _table_entries(document: str, protected: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: Exception, *, env: bool = False) -> str:
+    """A validation error in one line; `env` names fields as the environment variables they come from."""
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
-        )
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "value"
+            parts.append(f"{where.upper() if env else where}: {err['msg']}")
+        return "; ".join(parts)
     return str(exc)
