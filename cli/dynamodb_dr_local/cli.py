@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput
+from dynamodb_dr.core.errors import DynamoDbDrError
 from dynamodb_dr_local.commands import COMMAND_MODULES
 from dynamodb_dr_local.errors import EXIT_INTERRUPTED, CliError, OperationFailed
 from dynamodb_dr_local.stack_lookup import STACK_ENV
@@ -23,7 +23,8 @@ __all__ = ["CliError", "build_parser", "main"]
 EPILOG = f"""\
 stack: commands that talk to a deployed stack take --stack, else ${STACK_ENV}, else stack_name of
 --config-env in the nearest samconfig.toml; --endpoint-url (or $AWS_ENDPOINT_URL) for an emulator.
-exit codes: 0 ok, 1 restore/drill failed or objective missed, 2 bad input (nothing started),
+exit codes: 0 ok, 1 restore/drill failed or objective missed, 2 bad input or refused (nothing
+changed),
 130 interrupted. Every command takes --json for scripts; progress goes to stderr."""
 
 
@@ -84,12 +85,15 @@ def describe_failure(exc: BaseException) -> CliError:
     """Any exception as the one line (and exit code) an operator sees."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if isinstance(exc, DynamoDbDrError) and isinstance(exc.__cause__, BotoCoreError | ClientError):
-        return describe_failure(exc.__cause__)
-    if isinstance(exc, InvalidInput):
-        return CliError(str(exc), name=exc.code)
     if isinstance(exc, DynamoDbDrError):
-        return OperationFailed(str(exc), name=exc.code)
+        cause = exc.__cause__
+        if isinstance(cause, BotoCoreError) or (
+            isinstance(cause, ClientError) and _code(cause) in CREDENTIAL_CODES
+        ):
+            return describe_failure(cause)
+        # A named refusal of the tool (bad input, missing bucket, a chain it cannot use): the
+        # command stopped and left nothing changed.
+        return CliError(str(exc), name=exc.code)
     if isinstance(exc, ClientError):
         return _client_error(exc)
     if isinstance(exc, BotoCoreError):
@@ -136,10 +140,15 @@ CREDENTIAL_CODES = {
 }
 
 
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", {}) or {}
+    return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+
+
 def _client_error(exc: Exception) -> CliError:
     response = getattr(exc, "response", {}) or {}
     error = response.get("Error", {})
-    code = str(error.get("Code") or type(exc).__name__)
+    code = _code(exc)
     message = str(error.get("Message") or exc).splitlines()[0][:300]
     operation = getattr(exc, "operation_name", "")
     where = f" ({operation})" if operation else ""

@@ -58,10 +58,8 @@ def test_status_against_the_emulator_server(capsys):
     with Emulator(server=True, port=0) as emu:
         create_customers_table(emu.clients.client("dynamodb"), "customers")
         emu.deploy(parameters={"ProtectedTables": "customers"})
-        code = main(
-            ["status", "--json", "--endpoint-url", emu.endpoint_url or "", "--region", "us-east-1"]
-            + ["--stack", "dynamodb-dr"]
-        )
+        endpoint = ["--endpoint-url", emu.endpoint_url or "", "--region", "us-east-1"]
+        code = main(["status", "--json", *endpoint, "--stack", "dynamodb-dr"])
 
     report = json.loads(capsys.readouterr().out)
     assert code == 1

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from dynamodb_dr.core.errors import RestoreValidationFailed, TableNotProtected
+from dynamodb_dr.core.errors import RebuildFailed, TableNotProtected
 from dynamodb_dr_local.cli import describe_failure, main
 from dynamodb_dr_local.commands.restore_control import rollback_name, task_in_flight
 from dynamodb_dr_local.commands.restore_follow import error_line
@@ -37,7 +37,7 @@ def client_error(code: str, message: str = "nope", operation: str = "StartExecut
         ),
         (client_error("ThrottlingException", "Rate exceeded"), 1, "ThrottlingException: Rate exceeded"),
         (TableNotProtected("table 'x' is not protected"), 2, "TableNotProtected: table 'x' is not protected"),
-        (RestoreValidationFailed("20 items, fewer than 30"), 1, "RestoreValidationFailed: 20 items"),
+        (RebuildFailed("bucket b does not exist (wrong name or region?)"), 2, "RebuildFailed: bucket b"),
         (
             KeyError("old"),
             1,
