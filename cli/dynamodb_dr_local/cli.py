@@ -24,8 +24,7 @@ EPILOG = f"""\
 stack: commands that talk to a deployed stack take --stack, else ${STACK_ENV}, else stack_name of
 --config-env in the nearest samconfig.toml; --endpoint-url (or $AWS_ENDPOINT_URL) for an emulator.
 exit codes: 0 ok, 1 restore/drill failed or objective missed, 2 bad input or refused (nothing
-changed),
-130 interrupted. Every command takes --json for scripts; progress goes to stderr."""
+changed), 130 interrupted. Every command takes --json for scripts; progress goes to stderr."""
 
 
 def version() -> str:
