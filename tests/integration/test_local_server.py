@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import threading
 
 import boto3
 import pytest
 
-from dynamodb_dr_local.commands import local
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import Emulator
 
@@ -36,13 +33,3 @@ def test_served_account_runs_the_real_handler_for_a_plain_boto3_client():
     with Emulator(server=True) as fresh:
         tables = boto3.client("dynamodb", endpoint_url=fresh.endpoint_url).list_tables()["TableNames"]
         assert tables == [], "a stopped server's account must not leak into the next one"
-
-
-def test_local_command_deploys_and_prints_how_to_connect(capsys):
-    stop = threading.Event()
-    stop.set()  # return as soon as everything is up
-    args = argparse.Namespace(host="127.0.0.1", port=0, stack="dynamodb-dr", sample_items=50)
-    assert local._run(args, stop) == 0
-    out = capsys.readouterr().out
-    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in out
-    assert "BackupFunction" in out and "(50 items)" in out

@@ -106,7 +106,7 @@ def _approve(args: argparse.Namespace) -> int:
     sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True}))
     out = Output(json_mode=args.json)
     out.note(f"approved {args.execution}: cutting over")
-    return follow(Follow(sfn, arn, args, out, answered_token=token))
+    return follow(Follow(sfn, arn, args, out, answered_token=token, only_new=True))
 
 
 def _reject(args: argparse.Namespace) -> int:
@@ -114,7 +114,7 @@ def _reject(args: argparse.Namespace) -> int:
     sfn.send_task_failure(taskToken=token, error="ApprovalRejected", cause=args.cause)
     out = Output(json_mode=args.json)
     out.note(f"rejected {args.execution}: nothing is switched")
-    follow(Follow(sfn, arn, args, out, answered_token=token))
+    follow(Follow(sfn, arn, args, out, answered_token=token, only_new=True))
     return EXIT_OK  # the execution fails by design: the rejection itself succeeded
 
 

@@ -92,6 +92,7 @@ class Follow:
     args: argparse.Namespace
     out: Output
     answered_token: str | None = None  # an approval just answered, which the history may still show
+    only_new: bool = False  # print only states entered from now on (after an approval)
 
     @property
     def name(self) -> str:
@@ -112,6 +113,9 @@ def follow(job: Follow, poll_seconds: float | None = None) -> int:
 
 def _follow(job: Follow, poll_seconds: float) -> int:
     seen, entered, started = 0, set[str](), time.monotonic()
+    if job.only_new:
+        events = history(job.sfn, job.arn)
+        seen, entered = len(events), set(states_entered(events))
     while True:
         events = history(job.sfn, job.arn)
         for name in states_entered(events[seen:]):

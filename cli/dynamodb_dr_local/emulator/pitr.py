@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+AWS_LATEST_LAG_SECONDS = 300.0  # AWS: LatestRestorableDateTime is about 5 minutes behind now
 HISTORY_ATTR = "_dr_pitr_history"  # list[(timestamp, hash_key, range_key, before_item_or_None)]
 ENABLED_ATTR = "_dr_pitr_enabled_at"
 CREATING_ATTR = "_dr_creating_describes"
