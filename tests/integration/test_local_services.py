@@ -14,8 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from dynamodb_dr.cdc.archive import ArchiveStore
-from dynamodb_dr.cdc.replay import read_changes
+from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.commands import local
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers

@@ -5,6 +5,8 @@ and its restorable window is frozen at the moment PITR was enabled. These hooks 
 the before-image of every write with its time, rewind a restored copy to RestoreDateTime, honour
 the restore overrides (billing mode, SSE), and make the window move like AWS's:
 earliest = max(PITR enabled at, now - recovery period), latest = now - `latest_lag_seconds`.
+`clock_offset_seconds` moves this window's "now" ahead, to simulate time passing (the drill's
+on-call response) without waiting for it.
 
 `PitrControl` also lets tests make restores slow (tables stay CREATING for some describes).
 """
@@ -28,6 +30,7 @@ class PitrControl:
     """Knobs tests may turn. `creating_describes` < 0 keeps restored tables CREATING forever."""
 
     latest_lag_seconds: float = 0.0
+    clock_offset_seconds: float = 0.0
     creating_describes: int = 0
     restores: list[dict[str, Any]] = field(default_factory=list)
 
@@ -88,10 +91,11 @@ def window(table: Any, now: float | None = None) -> tuple[float, float] | None:
     description = table.continuous_backups.get("PointInTimeRecoveryDescription", {})
     if description.get("PointInTimeRecoveryStatus") != "ENABLED":
         return None
-    now = time.time() if now is None else now
+    real_now = time.time()
+    now = real_now + CONTROL.clock_offset_seconds if now is None else now
     enabled_at = table.__dict__.get(ENABLED_ATTR, _epoch(description["EarliestRestorableDateTime"]))
     period_days = float(description.get("RecoveryPeriodInDays", 35))
-    latest = max(enabled_at, now - CONTROL.latest_lag_seconds)
+    latest = max(enabled_at, min(real_now, now - CONTROL.latest_lag_seconds))  # never past the data
     return max(enabled_at, now - period_days * 86400), latest
 
 
@@ -102,7 +106,7 @@ class PitrHooks:
         self._set = set_attr
 
     def install(self) -> None:
-        CONTROL.latest_lag_seconds, CONTROL.creating_describes = 0.0, 0
+        CONTROL.latest_lag_seconds, CONTROL.creating_describes, CONTROL.clock_offset_seconds = 0.0, 0, 0.0
         CONTROL.restores.clear()
         self._install_history()
         self._install_window_and_restore()
