@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.core import paths
 from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
 from dynamodb_dr_local.cli import CliError
 
@@ -108,7 +109,7 @@ def stack_context(args: argparse.Namespace) -> StackContext:
     for logical in protected:
         try:
             with aws_errors(table=logical):
-                name = f"/dynamodb-dr/{args.stack}/tables/{logical}/live-table"
+                name = paths.live_table_parameter(paths.stack_prefix(args.stack), logical)
                 live[ssm.get_parameter(Name=name)["Parameter"]["Value"]] = logical
         except Exception as exc:
             if error_code(exc.__cause__ or exc) != "ParameterNotFound":

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from dynamodb_dr.core import paths
 from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
 from dynamodb_dr.core.config import Settings, TablePolicy
 from dynamodb_dr.posture.assess import PostureReport, TablePosture
@@ -68,7 +69,7 @@ def stack_settings(clients: AwsClients, stack_name: str) -> tuple[Settings, Post
     }
     try:
         settings = Settings(
-            ssm_prefix=f"/dynamodb-dr/{stack_name}",
+            ssm_prefix=paths.stack_prefix(stack_name),
             protected_tables=tables,
             state_table=outputs["StateTableName"],
             default_policy=TablePolicy.model_validate(policy),
