@@ -11,9 +11,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore import report, steps
+from dynamodb_dr.restore.config import RestoreSettings
 
 logger = Logger()
 tracer = Tracer()
@@ -43,11 +43,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if action not in ACTIONS:
         raise InvalidInput(f"unknown restore action {action!r}; known: {sorted(ACTIONS)}")
     env = steps.StepEnv(
-        settings=Settings.from_env(os.environ),
+        settings=RestoreSettings.from_env(),
         clients=warm_clients(os.environ),
         remaining_ms=context.get_remaining_time_in_millis,
-        topic_arn=os.environ.get("RESTORE_TOPIC_ARN"),
-        archive_bucket=os.environ.get("ARCHIVE_BUCKET"),
     )
     logger.append_keys(action=action)
     result = ACTIONS[action](event, env)

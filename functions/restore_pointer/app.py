@@ -10,9 +10,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.restore.config import PointerSettings
 from dynamodb_dr.restore.cutover import CutoverLedger, Pointers, cutover, publish_pointers, rollback
 from dynamodb_dr.restore.steps import plan_of
 from dynamodb_dr.restore.tables import RestoreTables
@@ -29,7 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     action = event.get("action") if isinstance(event, dict) else None
     if action not in {"cutover", "rollback", "publish"}:
         raise InvalidInput(f"unknown pointer action {action!r}")
-    settings = Settings.from_env(os.environ)
+    settings = PointerSettings.from_env()
     clients = warm_clients(os.environ)
     if action == "publish":  # scheduled: every protected table gets a pointer to read
         created = publish_pointers(settings, Pointers(clients.client("ssm")))
