@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ConfigurationError, ExportChainError
 from dynamodb_dr.exports.api import client_token
 from dynamodb_dr.exports.chain import ExportRecord, record_sk
 from dynamodb_dr.exports.reader import plan_rebuild
-from dynamodb_dr.exports.rebuild import from_export_json
 from dynamodb_dr.exports.schedule import ExportSettings, ExportTick, _attempt
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
@@ -140,7 +140,7 @@ def test_binary_values_of_export_files_are_decoded_for_boto3() -> None:
         "bs": {"BS": ["AQ=="]},
         "m": {"M": {"x": {"L": [{"B": "Ag=="}]}}},
     }
-    assert from_export_json(item) == {
+    assert item_from_json(item) == {
         "k": {"S": "a"},
         "b": {"B": b"\x00\x01"},
         "bs": {"BS": [b"\x01"]},

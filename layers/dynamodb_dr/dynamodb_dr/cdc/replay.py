@@ -19,9 +19,10 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dynamodb_dr.cdc.archive import ArchiveScan, ArchiveStore, read_changes
-from dynamodb_dr.cdc.model import Change, binary_to_bytes, dedupe, key_id_of
+from dynamodb_dr.cdc.model import Change, dedupe, key_id_of
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
 
 BATCH_LIMIT = 25  # BatchWriteItem maximum
@@ -55,9 +56,12 @@ class KeyOp:
     change: Change
 
     def request(self) -> dict[str, Any]:
-        if self.item is None:
-            return {"DeleteRequest": {"Key": binary_to_bytes(self.keys)}}
-        return {"PutRequest": {"Item": binary_to_bytes(self.item)}}
+        try:
+            if self.item is None:
+                return {"DeleteRequest": {"Key": item_from_json(self.keys)}}
+            return {"PutRequest": {"Item": item_from_json(self.item)}}
+        except InvalidInput as exc:
+            raise ArchiveCorrupt(f"change {self.change.event_id}: {exc}") from None
 
 
 @dataclass

@@ -6,7 +6,6 @@ PITR and the state table may all be gone.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -20,6 +19,7 @@ from dynamodb_dr.cdc.archive import ArchiveStore
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
 from dynamodb_dr.exports.chain import ExportRecord
 from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
@@ -180,33 +180,16 @@ def _create(ctx: _Context, schema: dict[str, Any]) -> None:
 def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[dict[str, Any]]:
     for key in keys:
         for line in store.lines(key):
-            yield {"PutRequest": {"Item": from_export_json(line["Item"])}}
+            yield {"PutRequest": {"Item": item_from_json(line["Item"])}}
 
 
 def _incremental_ops(store: ExportStore, record: ExportRecord) -> Iterable[dict[str, Any]]:
     for key in store.data_keys(record):
         for line in store.lines(key):
             if "NewImage" in line:
-                yield {"PutRequest": {"Item": from_export_json(line["NewImage"])}}
+                yield {"PutRequest": {"Item": item_from_json(line["NewImage"])}}
             else:
-                yield {"DeleteRequest": {"Key": from_export_json(line["Keys"])}}
-
-
-def from_export_json(item: dict[str, Any]) -> dict[str, Any]:
-    """Export files hold binary values base64-encoded; boto3 wants bytes (it encodes them itself)."""
-    return {name: _value(value) for name, value in item.items()}
-
-
-def _value(value: dict[str, Any]) -> dict[str, Any]:
-    if "B" in value:
-        return {"B": base64.b64decode(value["B"])}
-    if "BS" in value:
-        return {"BS": [base64.b64decode(v) for v in value["BS"]]}
-    if "M" in value:
-        return {"M": from_export_json(value["M"])}
-    if "L" in value:
-        return {"L": [_value(v) for v in value["L"]]}
-    return value
+                yield {"DeleteRequest": {"Key": item_from_json(line["Keys"])}}
 
 
 def _apply(
