@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,7 +19,11 @@ from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.errors import DynamoDbDrError, StreamViewMismatch
 from dynamodb_dr.core.registry import TableRegistry
 
-STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_lambda import LambdaClient
+
+STREAM_VIEW: Final = "NEW_AND_OLD_IMAGES"
 
 
 class MappingSettings(BaseModel):
@@ -71,8 +75,8 @@ class StreamFollower:
         self,
         tables: Sequence[str],
         registry: TableRegistry,
-        dynamodb: Any,
-        lambda_client: Any,
+        dynamodb: DynamoDBClient,
+        lambda_client: LambdaClient,
         settings: MappingSettings,
     ) -> None:
         self._tables = tuple(tables)
@@ -111,23 +115,20 @@ class StreamFollower:
     def _mappings(self) -> dict[str, str]:
         """Stream ARN -> mapping UUID of the archiver's DynamoDB mappings."""
         found: dict[str, str] = {}
-        request: dict[str, Any] = {"FunctionName": self._settings.function_name}
-        while True:
-            with aws_errors():
-                page = self._lambda.list_event_source_mappings(**request)
-            for mapping in page.get("EventSourceMappings", []):
-                arn = mapping.get("EventSourceArn", "")
-                if ":dynamodb:" in arn and "/stream/" in arn:
-                    found[arn] = mapping["UUID"]
-            if not page.get("NextMarker"):
-                return found
-            request["Marker"] = page["NextMarker"]
+        paginator = self._lambda.get_paginator("list_event_source_mappings")
+        with aws_errors():
+            for page in paginator.paginate(FunctionName=self._settings.function_name):
+                for mapping in page.get("EventSourceMappings", []):
+                    arn = mapping.get("EventSourceArn", "")
+                    if ":dynamodb:" in arn and "/stream/" in arn:
+                        found[arn] = mapping["UUID"]
+        return found
 
     def _ensure_stream(self, table: str) -> tuple[str, bool]:
         with aws_errors(table=table):
             description = self._dynamodb.describe_table(TableName=table)["Table"]
-        spec = description.get("StreamSpecification") or {}
-        if spec.get("StreamEnabled") and description.get("LatestStreamArn"):
+        spec = description.get("StreamSpecification")
+        if spec and spec.get("StreamEnabled") and description.get("LatestStreamArn"):
             if spec.get("StreamViewType") != STREAM_VIEW:
                 raise StreamViewMismatch(
                     f"{table} streams {spec.get('StreamViewType')}, the archive needs {STREAM_VIEW}",
