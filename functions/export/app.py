@@ -37,8 +37,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=ExportTick)
-    settings = Settings.from_env(os.environ)
-    config = ExportSettings.from_env(os.environ)
+    settings = ExportSettings.from_env()
     clients = warm_clients(os.environ)
     dynamodb = clients.client("dynamodb")
     deps = ExportDependencies(
@@ -46,10 +45,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dynamo=DynamoControl(dynamodb),
         exports=DynamoExports(dynamodb),
         store=ExportChainStore(dynamodb, settings.state_table),
-        index=ChainIndex(lambda: clients.client("s3"), config.bucket, config.prefix),
-        notifier=Notifier(lambda: clients.client("sns"), config.topic_arn),
+        index=ChainIndex(lambda: clients.client("s3"), settings.export_bucket, settings.export_prefix),
+        notifier=Notifier(lambda: clients.client("sns"), settings.export_topic_arn),
     )
-    report = run_exports(tick, settings, config, deps)
+    report = run_exports(tick, settings, deps)
     _publish(report, settings)
     if report.failed_tables:
         raise ExportRunFailed(

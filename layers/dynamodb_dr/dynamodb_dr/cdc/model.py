@@ -37,7 +37,11 @@ def _named(name: str, **kwargs: Any) -> Any:
 
 
 class Change(BaseModel):
-    """One archived change (one line of an archive object). JSON names follow the stream's."""
+    """One archived change (one line of an archive object). JSON names follow the stream's.
+
+    Hand-written rather than Powertools' DynamoDBStreamEvent model: that model deserializes the
+    images into Python types (Decimal, set, bytes), which would make the archive lossy.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
