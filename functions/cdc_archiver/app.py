@@ -4,6 +4,8 @@ Partial batch responses (the equivalent of Powertools' BatchProcessor for stream
 rather than record granularity): everything before the first record that could not be archived
 is durable in S3; that record is reported in `batchItemFailures`, so Lambda checkpoints before it
 and the retry resumes there. Object keys are deterministic, so a retried batch overwrites.
+Hand-written rather than Powertools' BatchProcessor: that reports single records, while the
+archive's unit of durability is an object of many records.
 """
 
 from __future__ import annotations
