@@ -77,15 +77,19 @@ def rebuild_from_s3(
     started = time.perf_counter()
     store = ExportStore(s3, request.bucket, request.prefix)
     report = RebuildReport(request.table, request.target, request.at.isoformat())
-    plan = plan_rebuild(store.chain(request.table), request.at)
-    progress(
-        f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
-        f"up to {plan.reached.isoformat()}"
-    )
-    if _table_exists(dynamodb, request.target):
-        raise InvalidInput(
-            f"target table {request.target} already exists: choose a new name", table=request.target
+    try:
+        plan = plan_rebuild(store.chain(request.table), request.at)
+        progress(
+            f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
+            f"up to {plan.reached.isoformat()}"
         )
+        if _table_exists(dynamodb, request.target):
+            raise InvalidInput(
+                f"target table {request.target} already exists: choose a new name", table=request.target
+            )
+    except DynamoDbDrError as exc:
+        exc.changed_nothing = True  # refused while planning: no table was created
+        raise
     ctx = _Context(request, store, dynamodb, s3, report, progress)
     try:
         _run(ctx, plan)
@@ -96,6 +100,7 @@ def rebuild_from_s3(
             progress(f"rebuild failed: deleting the partial table {request.target} (--keep-partial keeps it)")
             _delete_table(dynamodb, request.target)
         if isinstance(exc, DynamoDbDrError):
+            exc.changed_nothing = not ctx.created
             raise
         raise RebuildFailed(f"rebuild of {request.target} failed: {exc}", table=request.table) from exc
     report.seconds = round(time.perf_counter() - started, 3)
