@@ -89,10 +89,10 @@ def describe_failure(exc: BaseException) -> CliError:
         if isinstance(cause, BotoCoreError) or (
             isinstance(cause, ClientError) and _code(cause) in CREDENTIAL_CODES
         ):
-            return describe_failure(cause)
-        # A named refusal of the tool (bad input, missing bucket, a chain it cannot use): the
-        # command stopped and left nothing changed.
-        return CliError(str(exc), name=exc.code)
+            return describe_failure(cause)  # credentials, region, endpoint: say so
+        if exc.changed_nothing:  # refused before anything changed: bad input (2)
+            return CliError(str(exc), name=exc.code)
+        return OperationFailed(str(exc), name=exc.code)  # failed after it started (1)
     if isinstance(exc, ClientError):
         return _client_error(exc)
     if isinstance(exc, BotoCoreError):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dynamodb_dr.core import paths
 from dynamodb_dr.core.aws import AwsClients, error_code
 from dynamodb_dr.core.config import Settings, TablePolicy
 from dynamodb_dr.core.registry import TableRegistry
@@ -161,7 +162,7 @@ class Stack:
     def ssm_prefix(self) -> str:
         """The stack's SSM prefix, read from the deployed policy parameter's name."""
         policy = self.outputs.get("PolicyParameterName", "")
-        return policy.rsplit("/", 1)[0] if policy.endswith("/policy") else f"/dynamodb-dr/{self.name}"
+        return policy.rsplit("/", 1)[0] if policy.endswith("/policy") else paths.stack_prefix(self.name)
 
     def settings(self) -> Settings:
         tables = self.protected_tables

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from restore_support import corrupt, deploy, figures, live_table, make_table, mark, table_names
 
+from dynamodb_dr.core import paths
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.commands import restore_follow
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -263,7 +264,7 @@ def test_a_failed_rollback_can_be_retried_under_a_new_name(protected, emu, capsy
     )
     restored = live_table(emu, protected, "customers")
     ssm = emu.clients.client("ssm")
-    pointer = f"/dynamodb-dr/{protected.name}/tables/customers/live-table"
+    pointer = paths.live_table_parameter(paths.stack_prefix(protected.name), "customers")
     ssm.put_parameter(Name=pointer, Value="customers-moved-by-hand", Overwrite=True)
     assert main(["rollback", "r4"]) == 1
     assert "CutoverConflict: " in capsys.readouterr().out

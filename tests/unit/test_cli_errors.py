@@ -14,6 +14,11 @@ from dynamodb_dr_local.commands.restore_control import rollback_name, task_in_fl
 from dynamodb_dr_local.commands.restore_follow import error_line
 
 
+def _refused(exc: RebuildFailed) -> RebuildFailed:
+    exc.changed_nothing = True
+    return exc
+
+
 def client_error(code: str, message: str = "nope", operation: str = "StartExecution") -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
@@ -37,7 +42,12 @@ def client_error(code: str, message: str = "nope", operation: str = "StartExecut
         ),
         (client_error("ThrottlingException", "Rate exceeded"), 1, "ThrottlingException: Rate exceeded"),
         (TableNotProtected("table 'x' is not protected"), 2, "TableNotProtected: table 'x' is not protected"),
-        (RebuildFailed("bucket b does not exist (wrong name or region?)"), 2, "RebuildFailed: bucket b"),
+        (
+            _refused(RebuildFailed("bucket b does not exist (wrong name or region?)")),
+            2,
+            "RebuildFailed: bucket",
+        ),
+        (RebuildFailed("import failed midway"), 1, "RebuildFailed: import failed midway"),
         (
             KeyError("old"),
             1,
