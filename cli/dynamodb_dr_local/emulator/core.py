@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dynamodb_dr.core.aws import AwsClients
-from dynamodb_dr_local.emulator import fast_dynamodb
+from dynamodb_dr_local.emulator import fast_dynamodb, fast_items
 from dynamodb_dr_local.emulator.handlers import HandlerRouter
 from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack
 
@@ -82,6 +82,7 @@ class Patches:
         from dynamodb_dr_local.emulator.statemachines import StateMachineHooks
 
         PitrHooks(self._set).install()
+        fast_items.install(self._set)  # backups rely on pitr's copy-on-write updates
         StateMachineHooks(self._set).install()
         install_unimplemented_as_errors(self._set)  # an error response, not an HTML 500 page
 

@@ -68,6 +68,19 @@ def _keys(table: Any, attrs: dict[str, Any]) -> tuple[Any, Any] | None:
     return DynamoType(attrs[table.hash_key_attr]), range_key
 
 
+def copy_on_write(table: Any, keys: tuple[Any, Any]) -> Any:
+    """Before moto updates an item in place, give the table its own copy of it: the object it
+    held (returned) may be shared with the history and with backups, which must not change."""
+    current = table.get_item(*keys)
+    if current is not None:
+        hash_key, range_key = keys
+        if range_key is None:
+            table.items[hash_key] = copy.deepcopy(current)
+        else:
+            table.items[hash_key][range_key] = copy.deepcopy(current)
+    return current
+
+
 def rewind_items(table: Any, items: Any, until: float) -> Any:
     """`items` (a copy of `table.items`) as they were at `until`: undo every later write."""
     history = table.__dict__.get(HISTORY_ATTR, [])
@@ -119,9 +132,11 @@ class PitrHooks:
         orig_put, orig_delete = Table.put_item, Table.delete_item
         orig_update_item = DynamoDBBackend.update_item
 
+        # A put or delete replaces the item object and never changes it again: the history keeps
+        # it as it is. An update changes the object in place, so the table gets its own copy first.
         def put_item(table: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             keys = _keys(table, item_attrs)
-            before = copy.deepcopy(table.get_item(*keys)) if keys else None
+            before = table.get_item(*keys) if keys else None
             result = orig_put(table, item_attrs, *args, **kwargs)
             if keys:
                 _record(table, keys[0], keys[1], before)
@@ -130,13 +145,13 @@ class PitrHooks:
         def delete_item(table: Any, hash_key: Any, range_key: Any) -> Any:
             result = orig_delete(table, hash_key, range_key)
             if result is not None:
-                _record(table, hash_key, range_key, copy.deepcopy(result))
+                _record(table, hash_key, range_key, result)
             return result
 
         def update_item(backend: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             table = backend.get_table(table_name)
             keys = _keys(table, key)
-            before = copy.deepcopy(table.get_item(*keys)) if keys else None
+            before = copy_on_write(table, keys) if keys else None
             result = orig_update_item(backend, table_name, key, *args, **kwargs)
             if keys:
                 _record(table, keys[0], keys[1], before)
