@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -89,13 +90,16 @@ def _run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         with ExportEmulation():
             out.note(f"starting the emulator at {emu.endpoint_url} ...")
             create_customers_table(emu.clients.client("dynamodb"), TABLE)
+            sample: list[dict[str, Any]] = []
             if args.sample_items:
-                load_customers(emu.clients.session_resource("dynamodb").Table(TABLE), args.sample_items)
+                table = emu.clients.session_resource("dynamodb").Table(TABLE)
+                sample = load_customers(table, args.sample_items)
             out.note(f"deploying stack {name!r} from template.yaml ...")
             stack = emu.deploy(parameters={"ProtectedTables": TABLE}, stack_name=name)
             with LocalServices(emu, stack, log=log, schedules=not args.no_schedules) as services:
                 env = exports(emu.endpoint_url or "", emu.region, name)
-                _announce(out, args, env, services)
+                key = {"customer_id": sample[0]["customer_id"]} if sample else None
+                _announce(out, args, env, services, key)
                 _serve(stop)
     finally:
         emulator.__exit__()
@@ -103,12 +107,21 @@ def _run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     return 0
 
 
-def _announce(out: Output, args: argparse.Namespace, env: dict[str, str], services: Any) -> None:
+def _announce(
+    out: Output, args: argparse.Namespace, env: dict[str, str], services: Any, key: dict[str, str] | None
+) -> None:
     endpoint, stack = env["AWS_ENDPOINT_URL"], env[STACK_ENV]
     line = "export " + " ".join(f"{k}={v}" for k, v in env.items())
     upcoming = services.runner.upcoming()[:3] if services.runner else []
     out.result(
-        {"endpoint": endpoint, "stack": stack, "table": TABLE, "items": args.sample_items, "env": env},
+        {
+            "endpoint": endpoint,
+            "stack": stack,
+            "table": TABLE,
+            "items": args.sample_items,
+            "env": env,
+            "key": key,
+        },
         "\n".join(
             [
                 f"dynamodb-dr local: stack {stack!r} protects table {TABLE!r} ({args.sample_items:,} items) "
@@ -117,6 +130,7 @@ def _announce(out: Output, args: argparse.Namespace, env: dict[str, str], servic
                 f"  {line}",
                 "then try: dynamodb-dr status; dynamodb-dr tick backup; "
                 f"dynamodb-dr restore --table {TABLE} --latest",
+                *([f"a sample item key: '{json.dumps(key)}'"] if key else []),
                 "schedules: "
                 + (
                     ", ".join(f"{n} at {t.astimezone():%H:%M}" for n, t in upcoming) + " ..."
