@@ -120,7 +120,8 @@ def _botocore_error(exc: Exception) -> CliError:
             name="NoCredentials",
         )
     if isinstance(exc, NoRegionError):
-        return CliError("no AWS region configured", hint="pass --region or set AWS_REGION", name="NoRegion")
+        hint = "pass --region or set AWS_DEFAULT_REGION"
+        return CliError("no AWS region configured", hint=hint, name="NoRegion")
     if isinstance(exc, EndpointConnectionError):
         return CliError(
             f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",

@@ -27,7 +27,7 @@ def client_error(code: str, message: str = "nope", operation: str = "StartExecut
     ("exc", "exit_code", "expected"),
     [
         (NoCredentialsError(), 2, "NoCredentials: no AWS credentials found; set AWS_PROFILE"),
-        (NoRegionError(), 2, "NoRegion: no AWS region configured; pass --region or set AWS_REGION"),
+        (NoRegionError(), 2, "NoRegion: no AWS region configured; pass --region or set AWS_DEFAULT_REGION"),
         (
             EndpointConnectionError(endpoint_url="http://127.0.0.1:4566"),
             2,
@@ -114,3 +114,30 @@ def test_task_in_flight_names_the_unanswered_state() -> None:
     done = [entered("ValidateRequest"), {"type": "TaskScheduled"}, {"type": "TaskSucceeded"}]
     assert task_in_flight(done) is None
     assert task_in_flight([*done, entered("StartRestores"), {"type": "TaskScheduled"}]) == "StartRestores"
+
+
+def test_missing_credentials_say_so_in_one_line(tmp_path) -> None:
+    """As an operator sees it: a real process, no credentials anywhere, no instance metadata."""
+    import os
+    import subprocess
+
+    from dynamodb_dr_local import PROJECT_ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DYNAMODB_DR_"))}
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    result = subprocess.run(
+        [str(PROJECT_ROOT / ".venv/bin/dynamodb-dr"), "status", "--stack", "prod-dr"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dynamodb-dr: NoCredentials: no AWS credentials found; set AWS_PROFILE")

@@ -40,7 +40,10 @@ def stack_schedules(stack: Stack) -> tuple[list[Schedule], dict[str, Any]]:
     body: Any = stack.clients.client("cloudformation").get_template(
         StackName=stack.name, TemplateStage="Processed"
     )["TemplateBody"]
-    template = json.loads(body) if isinstance(body, str) else dict(body)
+    try:
+        template = json.loads(body) if isinstance(body, str) else dict(body)
+    except ValueError:  # SAM's processed templates are JSON; anything else is not ours
+        raise CliError(f"cannot read the processed template of stack {stack.name}") from None
     found = schedules_in(template)
     if not found:
         raise CliError(f"stack {stack.name} has no schedules in its template")
