@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,7 +69,9 @@ def test_item_history_and_restore_to_a_point_in_time(cdc: Cdc, capsys: pytest.Ca
     key = {"customer_id": "cust-1"}
     table.put_item(Item={**key, "email": "a@example.com", "tier": "free"})
     table.update_item(Key=key, UpdateExpression="SET tier = :t", ExpressionAttributeValues={":t": "pro"})
+    time.sleep(1.1)  # stream times are whole seconds: `good` lies in a second of its own
     good = datetime.now(UTC)
+    time.sleep(1.1)
     table.update_item(
         Key=key, UpdateExpression="SET tier = :t", ExpressionAttributeValues={":t": "corrupted"}
     )

@@ -24,6 +24,7 @@ from dynamodb_dr.cdc.model import (
     sequence_range,
     stream_folder,
 )
+from dynamodb_dr.cdc.timeline import read_timeline
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import StackSettings
 from dynamodb_dr.core.errors import ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+
+# AWS stamps stream records' ApproximateCreationDateTime rounded down to the second: a change
+# stamped s happened within [s, s + STREAM_TIME_RESOLUTION).
+STREAM_TIME_RESOLUTION = timedelta(seconds=1)
 
 
 class ArchiverSettings(StackSettings):
@@ -156,6 +161,11 @@ def _not_yet_archived(parsed: list[tuple[int, Change]], store: ArchiveStore) -> 
     return fresh
 
 
+def whole_second(when: datetime) -> datetime:
+    """The second a stream record made at `when` is stamped with."""
+    return when.replace(microsecond=0)
+
+
 def hours_between(start: datetime, end: datetime) -> Iterator[datetime]:
     hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     while hour <= end:
@@ -167,13 +177,19 @@ def hours_between(start: datetime, end: datetime) -> Iterator[datetime]:
 class ArchiveScan:
     objects: int = 0
     lines: int = 0
+    not_live: int = 0  # changes of a table that was not the live table when they were made
 
 
 def read_changes(
     store: ArchiveStore, table: str, start: datetime, end: datetime, scan: ArchiveScan | None = None
 ) -> Iterator[Change]:
-    """Every archived change of `table` with start <= ApproximateCreationDateTime <= end."""
+    """Every archived change of `table` stamped within [start, end], bounds taken at second
+    granularity: AWS rounds ApproximateCreationDateTime down to the second, so a change made at
+    12:00:00.7 is stamped 12:00:00 and a window starting at 12:00:00.5 must include it (a
+    window is a superset at its start; replay's last-writer-wins makes that safe)."""
     scan = scan if scan is not None else ArchiveScan()
+    start = whole_second(start)
+    timeline = read_timeline(store, table)
     for hour in hours_between(start, end):
         for key in store.keys(partition_prefix(table, hour)):
             if not key.endswith(".jsonl.gz"):
@@ -181,8 +197,13 @@ def read_changes(
             scan.objects += 1
             for change in read_object(store.get(key), key):
                 scan.lines += 1
-                if start <= change.approximate_creation <= end:
-                    yield change
+                if not start <= change.approximate_creation <= end:
+                    continue
+                rank = timeline.rank(change)
+                if rank is None:  # a late write to a table that was no longer (or not yet) live
+                    scan.not_live += 1
+                    continue
+                yield change if rank == 0 else change.model_copy(update={"live_epoch": rank})
 
 
 class LogicalNames:

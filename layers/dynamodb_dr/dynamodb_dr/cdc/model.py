@@ -10,6 +10,7 @@ duplicating them.
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,11 +58,16 @@ class Change(BaseModel):
     old_image: dict[str, Any] | None = _named("OldImage", default=None)
     ttl_delete: bool = _named("ttlDelete", default=False)
     size_bytes: int | None = _named("SizeBytes", default=None)
+    # The live period of the logical table the change belongs to (cdc/timeline.py), set when it
+    # is read through the live-table history; never stored in the archive.
+    live_epoch: int = Field(default=0, ge=0, exclude=True)
 
     @property
-    def order(self) -> tuple[str, int]:
-        """Per-key order: streams by creation (label), then sequence number within the stream."""
-        return (self.stream_label, int(self.sequence_number))
+    def order(self) -> tuple[datetime, int, str, int]:
+        """When the change was made (across tables: after a cutover or a rollback the stream
+        labels no longer say which table's change came later), then the live period in the
+        second of a switch, then the stream and its sequence number (deterministic)."""
+        return (self.approximate_creation, self.live_epoch, self.stream_label, int(self.sequence_number))
 
     @property
     def key_id(self) -> str:
@@ -212,8 +218,11 @@ def read_object(body: bytes, key: str = "") -> list[Change]:
 
 
 def dedupe(changes: Iterable[Change]) -> list[Change]:
-    """Drop repeated changes (same stream and sequence number) and sort into per-key order."""
-    unique: dict[tuple[str, str, int], Change] = {}
+    """Drop repeated changes (same stream and sequence number) and put them in the order they
+    were made: within a stream by sequence number (always), streams merged by `Change.order`."""
+    streams: dict[tuple[str, str], dict[int, Change]] = {}
     for change in changes:
-        unique.setdefault((change.source_table, change.stream_label, int(change.sequence_number)), change)
-    return sorted(unique.values(), key=lambda c: c.order)
+        stream = streams.setdefault((change.source_table, change.stream_label), {})
+        stream.setdefault(int(change.sequence_number), change)
+    runs = [[s[seq] for seq in sorted(s)] for _, s in sorted(streams.items())]
+    return list(heapq.merge(*runs, key=lambda c: c.order))
