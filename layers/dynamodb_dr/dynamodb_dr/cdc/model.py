@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -79,8 +80,23 @@ class Change(BaseModel):
 
 
 def key_id_of(keys: Mapping[str, Any]) -> str:
-    """Canonical text of an item key in DynamoDB JSON: equal keys give equal text."""
-    return json.dumps(keys, sort_keys=True, separators=(",", ":"))
+    """Canonical text of an item key in DynamoDB JSON: equal keys give equal text (numbers are
+    compared by value, as DynamoDB does: N "0.50" and N "0.5" are one key)."""
+    canonical = {
+        name: {"N": _number_text(value["N"])} if isinstance(value, Mapping) and "N" in value else value
+        for name, value in keys.items()
+    }
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+
+
+def _number_text(text: Any) -> Any:
+    try:
+        number = Decimal(str(text))
+    except ArithmeticError:
+        return text
+    if not number.is_finite():
+        return text
+    return "0" if number == 0 else format(number.normalize(), "f")
 
 
 @dataclass(frozen=True)
