@@ -36,6 +36,13 @@ def timeline_prefix(logical: str) -> str:
     return f"cdc/table={logical}/live-table/"
 
 
+def timeline_record(logical: str, since: datetime, table: str, version: int) -> tuple[str, bytes]:
+    """The archive object recording that `table` became live at `since` (pointer `version`)."""
+    key = f"{timeline_prefix(logical)}{since.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}-{version:06d}.json"
+    body = {"logical": logical, "table": table, "since": since.isoformat(), "version": version}
+    return key, json.dumps(body).encode()
+
+
 class ArchiveReader(Protocol):
     def keys(self, prefix: str) -> Iterator[str]: ...
     def get(self, key: str) -> bytes: ...
@@ -129,15 +136,14 @@ class TimelineRecorder:
             present = {obj["Key"] for page in pages for obj in page.get("Contents", [])}
         written = 0
         for since, table, version in versions:
-            key = f"{prefix}{since.strftime('%Y%m%dT%H%M%S.%fZ')}-{version:06d}.json"
+            key, body = timeline_record(logical, since, table, version)
             if key in present:
                 continue
-            body = {"logical": logical, "table": table, "since": since.isoformat(), "version": version}
             with aws_errors(table=logical):
                 self._s3.put_object(
                     Bucket=self._bucket,
                     Key=key,
-                    Body=json.dumps(body).encode(),
+                    Body=body,
                     ContentType="application/json",
                 )
             written += 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from dynamodb_dr.cdc.timeline import LiveTimeline
 from dynamodb_dr.core.aws import error_code, translate
 from dynamodb_dr.core.errors import AccessDenied, DynamoDbDrError, ExportChainError, RebuildFailed
 from dynamodb_dr.exports.chain import ExportRecord
@@ -96,6 +97,14 @@ def _s3_errors(bucket: str) -> Iterator[None]:
         raise translate(exc) from exc
 
 
+def _live_since(timeline: LiveTimeline, at: datetime) -> datetime | None:
+    since = timeline.epochs[0].since
+    for epoch in timeline.epochs[1:]:
+        if epoch.since is not None and epoch.since <= at:
+            since = epoch.since
+    return since
+
+
 @dataclass(frozen=True)
 class RebuildPlan:
     full: ExportRecord
@@ -103,21 +112,35 @@ class RebuildPlan:
     reached: datetime
 
 
-def plan_rebuild(records: list[ExportRecord], at: datetime) -> RebuildPlan:
+def plan_rebuild(
+    records: list[ExportRecord], at: datetime, timeline: LiveTimeline | None = None
+) -> RebuildPlan:
     """The newest COMPLETED FULL export at or before `at`, then the incremental windows that
     continue it without a gap, in order, up to `at`.
 
     An incremental window [a, b] holds the final image (as of b) of every item changed in it, so it
     brings any state between a and b to b: a window may start before the full export's time.
+    A plan never mixes physical tables: with the live-table history (cdc/timeline.py) the FULL
+    export must be of the table live at `at`, taken since it became live (a cutover or rollback
+    swaps the table's whole content); without it, the incrementals follow the FULL's table.
     """
     done = [r for r in records if r.status == "COMPLETED"]
     fulls = sorted((r for r in done if r.export_type == "FULL"), key=lambda r: r.window_to)
     usable = [r for r in fulls if r.window_to <= at]
+    scope = ""
+    if timeline is not None and timeline.recorded:
+        live, since = timeline.live_at(at), _live_since(timeline, at)
+        usable = [r for r in usable if r.physical_table == live and (since is None or r.window_to >= since)]
+        scope = f" of {live}" + (f", the live table since {since.isoformat()}," if since else "")
     if not usable:
         first = f"the first is at {fulls[0].window_to.isoformat()}" if fulls else "there is none"
-        raise ExportChainError(f"no completed FULL export at or before {at.isoformat()} ({first})")
+        raise ExportChainError(
+            f"no completed FULL export{scope} at or before {at.isoformat()} ({first} of any table)"
+        )
     full = usable[-1]
-    incrementals = [r for r in done if r.export_type == "INCREMENTAL"]
+    incrementals = [
+        r for r in done if r.export_type == "INCREMENTAL" and r.physical_table == full.physical_table
+    ]
     for record in incrementals:
         if record.window_from is None or record.window_from >= record.window_to:
             raise ExportChainError(f"incremental export {record.sk} has an invalid window")

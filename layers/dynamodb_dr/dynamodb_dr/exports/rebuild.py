@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dynamodb_dr.cdc.archive import ArchiveStore
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
+from dynamodb_dr.cdc.timeline import read_timeline
 from dynamodb_dr.core.aws import aws_errors, error_code, translate
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
 from dynamodb_dr.core.dynamo_json import item_from_json
@@ -77,7 +78,9 @@ def rebuild_from_s3(
     started = time.perf_counter()
     store = ExportStore(s3, request.bucket, request.prefix)
     report = RebuildReport(request.table, request.target, request.at.isoformat())
-    plan = plan_rebuild(store.chain(request.table), request.at)
+    chain = store.chain(request.table)
+    timeline = read_timeline(ArchiveStore(s3, request.bucket), request.table)  # live table when
+    plan = plan_rebuild(chain, request.at, timeline)
     progress(
         f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
         f"up to {plan.reached.isoformat()}"
