@@ -6,7 +6,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
@@ -14,12 +14,10 @@ from dynamodb_dr.posture.metrics import emit
 from dynamodb_dr.posture.run import PostureSettings, build_sources, run_posture
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's input only triggers the run; posture is always measured at "now".
     settings = PostureSettings.from_env()

@@ -6,17 +6,16 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore import report, steps
+from dynamodb_dr.restore.config import RestoreSettings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = {
@@ -36,18 +35,15 @@ ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = 
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
         raise InvalidInput(f"unknown restore action {action!r}; known: {sorted(ACTIONS)}")
     env = steps.StepEnv(
-        settings=Settings.from_env(os.environ),
+        settings=RestoreSettings.from_env(),
         clients=warm_clients(os.environ),
         remaining_ms=context.get_remaining_time_in_millis,
-        topic_arn=os.environ.get("RESTORE_TOPIC_ARN"),
-        archive_bucket=os.environ.get("ARCHIVE_BUCKET"),
     )
     logger.append_keys(action=action)
     result = ACTIONS[action](event, env)
