@@ -7,6 +7,7 @@ from cdc_support import Cdc
 from conftest import invoke
 
 from dynamodb_dr.core import paths
+from dynamodb_dr.core.paths import live_table_parameter, stack_prefix
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
@@ -107,7 +108,7 @@ def test_follower_copies_the_live_table_history_into_the_archive(
 
     ssm = emulator.clients.client("ssm")
     store = ArchiveStore(emulator.clients.client("s3"), stack.outputs["ArchiveBucketName"])
-    parameter = f"/dynamodb-dr/{stack.name}/tables/customers/live-table"
+    parameter = live_table_parameter(stack_prefix(stack.name), "customers")
     follow(emulator, stack)
     assert not read_timeline(store, "customers").recorded  # no pointer yet: customers is live
     for value in ("customers", "customers-dr-a", "customers"):  # publish, cutover, rollback

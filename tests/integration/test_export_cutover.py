@@ -16,6 +16,7 @@ import pytest
 from export_support import Simulation, at, protect
 
 from dynamodb_dr.cdc.timeline import timeline_record
+from dynamodb_dr.core.paths import live_table_parameter, stack_prefix
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -62,7 +63,7 @@ def test_a_cutover_restarts_the_chain_on_the_new_table_and_a_rebuild_never_mixes
         TableName=RESTORED, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
     )
     exports.set_earliest_restorable(RESTORED, at(3))  # its window reaches back before the chain's end
-    parameter = f"/dynamodb-dr/{stack.name}/tables/customers/live-table"
+    parameter = live_table_parameter(stack_prefix(stack.name), "customers")
     ssm = emulator.clients.client("ssm")
     ssm.put_parameter(Name=parameter, Value=RESTORED, Type="String", Overwrite=True)
     # The live-table history as the follower records it, in the simulation's clock.

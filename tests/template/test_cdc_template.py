@@ -48,10 +48,10 @@ def test_follower_manages_only_the_archivers_mappings() -> None:
     assert granted["CreateArchiverMappingsOnly"]["Condition"] == pinned
     assert granted["ManageArchiverMappings"]["Condition"] == pinned
     assert granted["WriteLiveTableHistory"]["Resource"] == {
-        "Fn::Sub": "${ArchiveBucket.Arn}/cdc/table=*/live-table/*"
+        "Fn::Sub": "${ArchiveBucket.Arn}/cdc/table=*/live-periods/*"
     }
     assert granted["ListLiveTableHistory"]["Condition"] == {
-        "StringLike": {"s3:prefix": "cdc/table=*/live-table/*"}
+        "StringLike": {"s3:prefix": "cdc/table=*/live-periods/*"}
     }
     assert "ssm:GetParameterHistory" in granted["ReadLivePointersAndTheirHistory"]["Action"]
 

@@ -1,7 +1,7 @@
 """Which physical table was a logical table's live table, and since when (cutovers, rollbacks).
 
 The stream follower copies the live-table pointer's SSM history into the archive bucket
-(`cdc/table=<logical>/live-table/<since>-<version>.json`), so readers that need nothing but the
+(`cdc/table=<logical>/live-periods/<since>-<version>.json`), so readers that need nothing but the
 bucket (replay, item history, rebuild from S3) know the live periods. A reader uses them to
 - keep only changes of the table that was live when they were made: after a cutover the old
   table may still take late writes, and they are archived (nothing is lost) but are not the
@@ -33,7 +33,7 @@ RESOLUTION = timedelta(seconds=1)  # stream records are stamped to the second
 
 
 def timeline_prefix(logical: str) -> str:
-    return f"cdc/table={logical}/live-table/"
+    return f"cdc/table={logical}/live-periods/"
 
 
 def timeline_record(logical: str, since: datetime, table: str, version: int) -> tuple[str, bytes]:
