@@ -174,3 +174,65 @@ def test_help_lists_the_command() -> None:
     with pytest.raises(SystemExit) as exited:
         main(["restore-from-s3", "--help"])
     assert exited.value.code == 0
+
+
+def _full_data_file(sim: Simulation, hour: int) -> str:
+    s3 = sim.emulator.clients.client("s3")
+    window = at(hour).strftime("%Y%m%dT%H%M%SZ")
+    listed = s3.list_objects_v2(Bucket=sim.bucket, Prefix=f"exports/customers/full/{window}")
+    return next(o["Key"] for o in listed["Contents"] if "/data/" in o["Key"])
+
+
+@pytest.mark.parametrize("method", [(), ("--no-import",)])
+def test_a_full_export_missing_a_data_file_fails_and_leaves_no_table(
+    sim: Simulation, method: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = sim.emulator.clients.client("s3")
+    key = _full_data_file(sim, 48)
+    body = s3.get_object(Bucket=sim.bucket, Key=key)["Body"].read()
+    s3.delete_object(Bucket=sim.bucket, Key=key)
+    target = f"customers-s3-nofile{len(method)}"
+    try:
+        assert rebuild(sim, target, at(52), "--no-cdc", *method) != 0
+    finally:
+        s3.put_object(Bucket=sim.bucket, Key=key, Body=body)
+    err = capsys.readouterr().err
+    assert "ExportManifestMismatch" in err or "NoSuchKey" in err
+    assert not exists(sim, target)
+
+
+def test_an_unlisted_file_in_the_data_folder_is_refused_before_the_import(
+    sim: Simulation, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = sim.emulator.clients.client("s3")
+    key = _full_data_file(sim, 48)
+    stray = key.rsplit("/", 1)[0] + "/stray.json.gz"
+    s3.put_object(Bucket=sim.bucket, Key=stray, Body=s3.get_object(Bucket=sim.bucket, Key=key)["Body"].read())
+    try:
+        assert rebuild(sim, "customers-s3-stray", at(52), "--no-cdc") != 0
+    finally:
+        s3.delete_object(Bucket=sim.bucket, Key=stray)
+    err = capsys.readouterr().err
+    assert "ExportManifestMismatch" in err and "unlisted" in err
+    assert not exists(sim, "customers-s3-stray")
+
+
+@pytest.mark.parametrize("method", [(), ("--no-import",)])
+def test_a_data_file_that_differs_from_its_manifest_is_refused(
+    sim: Simulation, method: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    s3 = sim.emulator.clients.client("s3")
+    key = _full_data_file(sim, 48)
+    body = s3.get_object(Bucket=sim.bucket, Key=key)["Body"].read()
+    lines = gzip.decompress(body).splitlines(keepends=True)
+    s3.put_object(Bucket=sim.bucket, Key=key, Body=gzip.compress(b"".join(lines[:-3])))  # 3 items gone
+    target = f"customers-s3-short{len(method)}"
+    try:
+        assert rebuild(sim, target, at(52), "--no-cdc", *method) != 0
+    finally:
+        s3.put_object(Bucket=sim.bucket, Key=key, Body=body)
+    err = capsys.readouterr().err
+    assert "ExportManifestMismatch" in err and "MD5" in err
+    assert not exists(sim, target)

@@ -179,3 +179,9 @@ class RehearsalRunFailed(DynamoDbDrError):
     """A restore rehearsal could not be started or followed up for some table (others went on)."""
 
     code = "RehearsalRunFailed"
+
+
+class ExportManifestMismatch(RebuildFailed):
+    """An export's data does not match its manifest (file missing or extra, MD5, item count)."""
+
+    code = "ExportManifestMismatch"

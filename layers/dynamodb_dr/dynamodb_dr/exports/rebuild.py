@@ -23,6 +23,7 @@ from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
 from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
 from dynamodb_dr.exports.chain import ExportRecord
+from dynamodb_dr.exports.manifest import Manifest
 from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
 
 if TYPE_CHECKING:
@@ -123,14 +124,17 @@ def _run(ctx: _Context, plan: RebuildPlan) -> None:
     if not schema or "KeySchema" not in schema or "AttributeDefinitions" not in schema:
         raise RebuildFailed(f"FULL export {full.sk} has no table schema recorded", table=request.table)
     report.full_export = full.sk
-    data_keys = ctx.store.data_keys(full)
-    if request.use_import and not schema.get("LocalSecondaryIndexes") and data_keys:
+    manifest = ctx.store.manifest(full)
+    if request.use_import and not schema.get("LocalSecondaryIndexes") and manifest.files:
         report.full_method = "import"
-        report.items_from_full = _import(ctx, schema, data_keys)
+        ctx.store.check_for_import(manifest)  # before any table exists
+        report.items_from_full = _import(ctx, schema, manifest.keys)
+        manifest.check_total(report.items_from_full, "import-from-S3 imported")
     else:  # import-from-S3 cannot create local secondary indexes
         report.full_method = "batch"
         _create(ctx, schema)
-        report.items_from_full, _ = _apply(dynamodb, request.target, _full_ops(ctx.store, data_keys))
+        report.items_from_full, _ = _apply(dynamodb, request.target, _full_ops(ctx.store, manifest))
+        manifest.check_total(report.items_from_full, "its files hold")
     ctx.progress(f"FULL export {full.sk}: {report.items_from_full} items ({report.full_method})")
     for record in plan.incrementals:
         puts, deletes = _apply(dynamodb, request.target, _incremental_ops(ctx.store, record))
@@ -183,6 +187,10 @@ def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
     with aws_errors(table=request.target):
         description = dynamodb.describe_import(ImportArn=arn)["ImportTableDescription"]
     _wait_active(dynamodb, request.target, request.poll_seconds)
+    if description.get("ErrorCount"):
+        raise RebuildFailed(
+            f"import {arn} skipped {description['ErrorCount']} item(s) it could not read", table=request.target
+        )
     return int(description.get("ImportedItemCount", 0))
 
 
@@ -194,19 +202,22 @@ def _create(ctx: _Context, schema: dict[str, Any]) -> None:
     _wait_active(ctx.dynamodb, target, ctx.request.poll_seconds)
 
 
-def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[WriteRequestTypeDef]:
-    for key in keys:
-        for line in store.lines(key):
+def _full_ops(store: ExportStore, manifest: Manifest) -> Iterable[WriteRequestTypeDef]:
+    for file in manifest.files:
+        for line in store.lines(file, manifest):
             yield {"PutRequest": {"Item": item_from_json(line["Item"])}}
 
 
 def _incremental_ops(store: ExportStore, record: ExportRecord) -> Iterable[WriteRequestTypeDef]:
-    for key in store.data_keys(record):
-        for line in store.lines(key):
+    manifest, seen = store.manifest(record), 0
+    for file in manifest.files:
+        for line in store.lines(file, manifest):
+            seen += 1
             if "NewImage" in line:
                 yield {"PutRequest": {"Item": item_from_json(line["NewImage"])}}
             else:
                 yield {"DeleteRequest": {"Key": item_from_json(line["Keys"])}}
+    manifest.check_total(seen, "its files hold")
 
 
 def _apply(
