@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 
-from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput
+from dynamodb_dr.core.errors import DynamoDbDrError
 from dynamodb_dr_local.commands import COMMAND_MODULES
 from dynamodb_dr_local.errors import EXIT_INTERRUPTED, CliError, OperationFailed
 from dynamodb_dr_local.stack_lookup import STACK_ENV
@@ -84,10 +84,10 @@ def describe_failure(exc: BaseException) -> CliError:
     """Any exception as the one line (and exit code) an operator sees."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if isinstance(exc, DynamoDbDrError) and exc.changed_nothing:
+        return CliError(str(exc), name=exc.code)  # refused before anything started: bad input
     if isinstance(exc, DynamoDbDrError) and isinstance(exc.__cause__, BotoCoreError | ClientError):
         return describe_failure(exc.__cause__)
-    if isinstance(exc, InvalidInput):
-        return CliError(str(exc), name=exc.code)
     if isinstance(exc, DynamoDbDrError):
         return OperationFailed(str(exc), name=exc.code)
     if isinstance(exc, ClientError):

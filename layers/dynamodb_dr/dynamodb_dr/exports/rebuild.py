@@ -79,17 +79,21 @@ def rebuild_from_s3(
     started = time.perf_counter()
     store = ExportStore(s3, request.bucket, request.prefix)
     report = RebuildReport(request.table, request.target, request.at.isoformat())
-    chain = store.chain(request.table)
-    timeline = read_timeline(ArchiveStore(s3, request.bucket), request.table)  # live table when
-    plan = plan_rebuild(chain, request.at, timeline)
-    progress(
-        f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
-        f"up to {plan.reached.isoformat()}"
-    )
-    if _table_exists(dynamodb, request.target):
-        raise InvalidInput(
-            f"target table {request.target} already exists: choose a new name", table=request.target
+    try:
+        chain = store.chain(request.table)
+        timeline = read_timeline(ArchiveStore(s3, request.bucket), request.table)  # live table when
+        plan = plan_rebuild(chain, request.at, timeline)
+        progress(
+            f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
+            f"up to {plan.reached.isoformat()}"
         )
+        if _table_exists(dynamodb, request.target):
+            raise InvalidInput(
+                f"target table {request.target} already exists: choose a new name", table=request.target
+            )
+    except DynamoDbDrError as exc:
+        exc.changed_nothing = True  # refused while planning: no table was created
+        raise
     ctx = _Context(request, store, dynamodb, s3, report, progress)
     try:
         _run(ctx, plan)
@@ -100,6 +104,7 @@ def rebuild_from_s3(
             progress(f"rebuild failed: deleting the partial table {request.target} (--keep-partial keeps it)")
             _delete_table(dynamodb, request.target)
         if isinstance(exc, DynamoDbDrError):
+            exc.changed_nothing = not ctx.created
             raise
         raise RebuildFailed(f"rebuild of {request.target} failed: {exc}", table=request.table) from exc
     report.seconds = round(time.perf_counter() - started, 3)
@@ -189,7 +194,8 @@ def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
     _wait_active(dynamodb, request.target, request.poll_seconds)
     if description.get("ErrorCount"):
         raise RebuildFailed(
-            f"import {arn} skipped {description['ErrorCount']} item(s) it could not read", table=request.target
+            f"import {arn} skipped {description['ErrorCount']} item(s) it could not read",
+            table=request.target,
         )
     return int(description.get("ImportedItemCount", 0))
 
