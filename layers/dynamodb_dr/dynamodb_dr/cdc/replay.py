@@ -77,6 +77,7 @@ class ReplayReport:
     objects_read: int = 0
     changes_read: int = 0
     changes_in_window: int = 0
+    newest_change: datetime | None = None  # the newest change read in the window
     changes_not_live: int = 0  # late writes of a table that was not live then (archived, not applied)
     duplicates: int = 0
     keys: int = 0
@@ -174,6 +175,7 @@ def replay(
         len(changes),
     )
     report.changes_not_live = scan.not_live
+    report.newest_change = max((c.approximate_creation for c in changes), default=None)
     ops = final_ops(changes)
     report.duplicates = len(changes) - len(dedupe(changes))
     report.keys = len(ops)

@@ -188,3 +188,9 @@ class ExportManifestMismatch(RebuildFailed):
     """An export's data does not match its manifest (file missing or extra, MD5, item count)."""
 
     code = "ExportManifestMismatch"
+
+
+class CdcCoverageIncomplete(RebuildFailed):
+    """The CDC archive does not provably cover the window up to the requested time."""
+
+    code = "CdcCoverageIncomplete"

@@ -15,13 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.archive import ArchiveStore, whole_second
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
 from dynamodb_dr.cdc.timeline import read_timeline
 from dynamodb_dr.core.aws import aws_errors, error_code, translate
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
 from dynamodb_dr.core.dynamo_json import item_from_json
-from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
+from dynamodb_dr.core.errors import (
+    CdcCoverageIncomplete,
+    DynamoDbDrError,
+    InvalidInput,
+    RebuildFailed,
+    ReplayIncomplete,
+)
 from dynamodb_dr.exports.chain import ExportRecord
 from dynamodb_dr.exports.manifest import Manifest
 from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
@@ -52,6 +58,7 @@ class RebuildRequest(BaseModel):
     use_import: bool = True
     cdc: bool = True
     keep_partial: bool = False
+    accept_partial: bool = False  # accept a table short of `at` when the archive does not reach it
     poll_seconds: float = Field(default=5.0, ge=0)
 
 
@@ -69,6 +76,7 @@ class RebuildReport:
     puts: int = 0
     deletes: int = 0
     cdc: str = "not used"
+    partial: bool = False  # accepted short of the requested time (--accept-partial)
     items: int = 0
     seconds: float = 0.0
 
@@ -274,7 +282,20 @@ def _cdc(ctx: _Context, reached: datetime) -> datetime:
     report.cdc = f"{result.changes_in_window} changes, {result.puts} puts, {result.deletes} deletes"
     report.puts, report.deletes = report.puts + result.puts, report.deletes + result.deletes
     ctx.progress(f"CDC archive {reached.isoformat()} .. {request.at.isoformat()}: {report.cdc}")
-    return request.at
+    # A shard is archived in order, so an archived change stamped s proves its stream reached s;
+    # nothing proves a quiet window (no archived change) was complete rather than not archived.
+    covered = max(reached, result.newest_change or reached)
+    if covered >= whole_second(request.at):
+        return request.at
+    report.cdc += f"; the archive covers only up to {covered.isoformat()}"
+    if not request.accept_partial:
+        raise CdcCoverageIncomplete(
+            f"the CDC archive provably covers {request.table} only up to {covered.isoformat()}, not "
+            f"{request.at.isoformat()}: rebuild with --at {covered.isoformat()}, or pass --accept-partial",
+            table=request.table,
+        )
+    report.partial = True
+    return covered
 
 
 def _table_exists(dynamodb: DynamoDBClient, table: str) -> bool:
