@@ -68,7 +68,10 @@ class Cdc:
         """(object key, change) for every archived line, objects in key order."""
         store = self.store()
         return [
-            (key, change) for key in sorted(store.keys("cdc/")) for change in read_object(store.get(key), key)
+            (key, change)
+            for key in sorted(store.keys("cdc/"))
+            if key.endswith(".jsonl.gz")  # not the live-table history
+            for change in read_object(store.get(key), key)
         ]
 
 
