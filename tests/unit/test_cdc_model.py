@@ -302,3 +302,16 @@ def test_an_unreadable_object_elsewhere_in_the_folder_is_never_read() -> None:
     store.objects[key] = b"\x1f\x8b garbage"
     later = archive_batch([record(s) for s in range(4, 8)], store, same)
     assert later.ok and later.archived == 4 and store.gets == 0
+
+
+def test_a_batch_bisected_after_a_function_error_stores_nothing_twice() -> None:
+    records = [record(s) for s in range(1, 11)]
+    store = MemoryStore(fail_on={3})  # objects 1-4 and 5-8 written, then the function died
+    archive_batch(records, store, same, max_records=4)
+    # Lambda bisects the failed batch: [1..5] then [6..10]; the second half starts inside 5-8.
+    first_half = archive_batch(records[:5], store, same, max_records=4)
+    second_half = archive_batch(records[5:], store, same, max_records=4)
+    assert first_half.ok and second_half.ok
+    archived = [int(c.sequence_number) for body in store.objects.values() for c in read_object(body)]
+    assert sorted(archived) == list(range(1, 11))  # each change exactly once
+    assert second_half.already_archived == 3  # 6-8, moved where the second half's write met them

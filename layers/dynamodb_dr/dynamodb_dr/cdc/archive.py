@@ -21,6 +21,7 @@ from dynamodb_dr.cdc.model import (
     Change,
     change_from_record,
     next_object,
+    object_key,
     partition_prefix,
     read_object,
 )
@@ -153,29 +154,30 @@ def archive_batch(
     while position < len(changes):
         obj = next_object(changes, position, max_records)
         try:
-            stored = _store(obj, store, result)
+            stored = _store(obj, changes, store, result)
         except DynamoDbDrError as exc:
             result.failed_index = obj.first_index
             result.failure = f"{ArchiveWriteFailed.code}: {exc.code}: {exc}"
             break
+        durable = changes[position : position + stored]
         result.archived += stored
-        table = obj.changes[0].table
-        result.tables[table] = result.tables.get(table, 0) + stored
-        newest = max(c.approximate_creation for c in obj.changes[:stored])
+        for change in durable:
+            result.tables[change.table] = result.tables.get(change.table, 0) + 1
+        newest = max(c.approximate_creation for c in durable)
         result.newest_change = max(newest, result.newest_change or newest)
         position += stored
     return result
 
 
-def _store(obj: ArchiveObject, store: ArchiveStore, result: ArchiveResult) -> int:
-    """Write one object; returns how many of its leading changes are now durable (>= 1)."""
+def _store(obj: ArchiveObject, batch: Sequence[Change], store: ArchiveStore, result: ArchiveResult) -> int:
+    """Write one object; returns how many batch changes from the object's start are now durable."""
     body = obj.body()
     if store.put_new(obj.key, body, len(obj.changes)):
         result.objects, result.bytes = result.objects + 1, result.bytes + len(body)
         return len(obj.changes)
     existing, etag = store.get_tagged(obj.key)  # an earlier attempt wrote this key
     try:
-        held = {int(c.sequence_number) for c in read_object(existing, obj.key)}
+        held_changes = read_object(existing, obj.key)
     except ArchiveCorrupt:
         # Unreadable (damaged in storage or by hand): our batch holds the changes this key is
         # for, so rewrite it rather than block the shard forever.
@@ -183,21 +185,37 @@ def _store(obj: ArchiveObject, store: ArchiveStore, result: ArchiveResult) -> in
         store.replace(obj.key, body, len(obj.changes), etag)
         result.objects, result.bytes, result.repaired = result.objects + 1, result.bytes + len(body), 1
         return len(obj.changes)
+    held = {int(c.sequence_number) for c in held_changes}
     skipped = 0
-    for change in obj.changes:
+    for change in batch[obj.first_index :]:  # an earlier, longer cut may hold more of the batch
         if int(change.sequence_number) not in held:
             break
         skipped += 1
     if skipped == 0:  # cannot happen for one shard's records; never drop a change if it does
-        merged = sorted(
-            {int(c.sequence_number): c for c in [*read_object(existing, obj.key), *obj.changes]}.items()
-        )
+        merged = sorted({int(c.sequence_number): c for c in [*held_changes, *obj.changes]}.items())
         union = ArchiveObject(obj.key, tuple(c for _, c in merged), obj.first_index)
         store.replace(obj.key, union.body(), len(union.changes), etag)
         result.objects, result.bytes = result.objects + 1, result.bytes + len(union.body())
         return len(obj.changes)
     result.already_archived += skipped
+    if obj.first_index + skipped == len(batch):
+        _split_beyond(obj.key, held_changes, batch[-1], etag, store)
     return skipped
+
+
+def _split_beyond(key: str, held: Sequence[Change], last: Change, etag: str, store: ArchiveStore) -> None:
+    """The object an earlier attempt wrote runs past this batch's end: Lambda split the batch
+    after a function error (BisectBatchOnFunctionError), so the next batch starts inside it.
+    Move those changes to an object keyed by the next batch's first change, where its write will
+    meet them (written first, then the old object shortened: a crash in between duplicates, and
+    readers drop duplicates; nothing is lost)."""
+    beyond = [c for c in held if int(c.sequence_number) > int(last.sequence_number)]
+    if not beyond or len(beyond) == len(held):
+        return
+    rest = ArchiveObject(object_key(beyond), tuple(beyond), 0)
+    store.put_new(rest.key, rest.body(), len(beyond))  # already there: an earlier split did it
+    head = ArchiveObject(key, tuple(c for c in held if c not in beyond), 0)
+    store.replace(key, head.body(), len(head.changes), etag)
 
 
 def whole_second(when: datetime) -> datetime:
