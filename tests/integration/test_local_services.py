@@ -42,7 +42,7 @@ def archived(emu: Emulator, stack: DeployedStack) -> list[str]:
 def test_the_stream_mapping_delivers_every_write_to_the_archiver(served):
     emu, stack = served
     table = emu.clients.session_resource("dynamodb").Table("customers")
-    with LocalServices(emu, stack, log=lambda line: None, schedules=False) as services:
+    with LocalServices(emu, stack, log=lambda line: None, schedules=False, background=False) as services:
         # the follower ran at start and mapped the stream from TRIM_HORIZON: the load is archived
         services.poller.poll_once()
         assert len(archived(emu, stack)) == 20
@@ -63,7 +63,7 @@ def test_a_batch_the_archiver_cannot_store_is_retried_then_sent_to_the_failure_q
     sqs = emu.clients.client("sqs")
     queue = stack.outputs["CdcFailureQueueUrl"].rsplit("/", 1)[-1]
     queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    with LocalServices(emu, stack, log=lambda line: None, schedules=False) as services:
+    with LocalServices(emu, stack, log=lambda line: None, schedules=False, background=False) as services:
         services.poller.poll_once()
         table.put_item(Item={"customer_id": "during-outage", "email": "x@example.com"})
         with FaultInjector() as faults:
@@ -86,7 +86,7 @@ def test_a_batch_the_archiver_cannot_store_is_retried_then_sent_to_the_failure_q
 
 def test_schedules_fire_the_real_functions_when_due(served):
     emu, stack = served
-    with LocalServices(emu, stack, log=lambda line: None) as services:
+    with LocalServices(emu, stack, log=lambda line: None, background=False) as services:
         assert services.runner is not None
         due = dict(services.runner.upcoming())
         fired = services.runner.run_due(due["posture"] + timedelta(seconds=1))

@@ -30,11 +30,14 @@ class LocalServices:
         *,
         log: Callable[[str], None],
         schedules: bool = True,
+        background: bool = True,
     ) -> None:
+        """`background=False`: no threads; tests drive `poller.poll_once()` and `runner.run_due()`."""
         self._emu = emu
         self._stack = stack
         self._log = log
         self._schedules = schedules
+        self._background = background
         self._exit = ExitStack()
         self.poller = StreamMappingPoller(emu.clients, log=log)
         self.runner: ScheduleRunner | None = None
@@ -74,12 +77,14 @@ class LocalServices:
         for name in STARTUP:
             if name in by_name:
                 by_name[name].fire(datetime.now().astimezone())
-        self.poller.start()
-        self._exit.callback(self.poller.stop)
+        if self._background:
+            self.poller.start()
+            self._exit.callback(self.poller.stop)
         if self._schedules:
             self.runner = ScheduleRunner(planned, log=self._log)
-            self.runner.start()
-            self._exit.callback(self.runner.stop)
+            if self._background:
+                self.runner.start()
+                self._exit.callback(self.runner.stop)
         return self
 
     def __exit__(self, *exc: object) -> None:
