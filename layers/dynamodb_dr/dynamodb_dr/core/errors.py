@@ -179,3 +179,16 @@ class RehearsalRunFailed(DynamoDbDrError):
     """A restore rehearsal could not be started or followed up for some table (others went on)."""
 
     code = "RehearsalRunFailed"
+
+
+class BackupClaimHeld(DynamoDbDrError):
+    """Another attempt of the same schedule tick holds its backup claim longer than this
+    invocation may run: the tick has no backup yet (a later attempt takes the claim over)."""
+
+    code = "BackupClaimHeld"
+
+
+class TickImplausible(InvalidInput):
+    """A schedule tick's time is implausible (in the future): nothing is done for it."""
+
+    code = "TickImplausible"
