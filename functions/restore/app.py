@@ -14,6 +14,7 @@ from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore import report, steps
 from dynamodb_dr.restore.config import RestoreSettings
+from dynamodb_dr.restore.excerpts import bounded, excerpt
 
 logger = Logger()
 tracer = Tracer()
@@ -41,14 +42,17 @@ ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
-        raise InvalidInput(f"unknown restore action {action!r}; known: {sorted(ACTIONS)}")
+        raise InvalidInput(f"unknown restore action {excerpt(action)}; known: {sorted(ACTIONS)}")
     env = steps.StepEnv(
         settings=RestoreSettings.from_env(),
         clients=warm_clients(os.environ),
         remaining_ms=context.get_remaining_time_in_millis,
     )
     logger.append_keys(action=action)
-    result = ACTIONS[action](event, env)
+    try:
+        result = ACTIONS[action](event, env)
+    except Exception as exc:  # errors quote bounded excerpts of the input (Step Functions' limits)
+        raise bounded(exc) from None
     if action == "report" and result.get("mode") == "restore":
         metrics.add_metric(
             name="RestoreDurationSeconds", unit=MetricUnit.Seconds, value=result["rto_elapsed_seconds"]
@@ -56,6 +60,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(
             name="RestoreRpoSeconds", unit=MetricUnit.Seconds, value=result["rpo_achieved_seconds"]
         )
+    if action == "report" and result.get("notify_error"):
+        metrics.add_metric(name="RestoreReportingFailures", unit=MetricUnit.Count, value=1)
     if action == "fail":
         metrics.add_metric(name="RestoreFailures", unit=MetricUnit.Count, value=1)
     logger.info("restore step done", extra={"keys": sorted(result)})

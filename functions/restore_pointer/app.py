@@ -14,6 +14,7 @@ from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore.config import PointerSettings
 from dynamodb_dr.restore.cutover import CutoverLedger, Pointers, cutover, publish_pointers, rollback
+from dynamodb_dr.restore.excerpts import bounded, excerpt
 from dynamodb_dr.restore.steps import plan_of
 from dynamodb_dr.restore.tables import RestoreTables
 
@@ -28,7 +29,7 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
     if action not in {"cutover", "rollback", "publish"}:
-        raise InvalidInput(f"unknown pointer action {action!r}")
+        raise InvalidInput(f"unknown pointer action {excerpt(action)}")
     settings = PointerSettings.from_env()
     clients = warm_clients(os.environ)
     if action == "publish":  # scheduled: every protected table gets a pointer to read
@@ -39,10 +40,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     registry = TableRegistry(settings, clients.client("ssm"))
     ledger = CutoverLedger(clients.client("dynamodb"), settings.state_table)
     pointers = Pointers(clients.client("ssm"))
-    if action == "cutover":
-        result = cutover(plan, registry, RestoreTables(clients.client("dynamodb")), ledger, pointers)
-    else:
-        result = rollback(plan, registry, ledger, pointers)
+    try:
+        if action == "cutover":
+            result = cutover(plan, registry, RestoreTables(clients.client("dynamodb")), ledger, pointers)
+        else:
+            result = rollback(plan, registry, ledger, pointers)
+    except Exception as exc:  # errors quote bounded excerpts (Step Functions' limits)
+        raise bounded(exc) from None
     metrics.add_metric(name="PointersSwitched", unit=MetricUnit.Count, value=len(result["pointers"]))
     logger.info("pointers", extra={"status": result["status"], "pointers": result["pointers"]})
     return result

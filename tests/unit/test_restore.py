@@ -66,7 +66,8 @@ def test_restore_time_is_normalized_to_utc() -> None:
 
 def test_target_names_follow_the_restore_pattern() -> None:
     assert (
-        target_name("customers", datetime(2026, 11, 26, 9, 5, 7, tzinfo=UTC)) == "customers-dr-20261126090507"
+        target_name("customers", datetime(2026, 11, 26, 9, 5, 7, tzinfo=UTC), "run-1")
+        == "customers-dr-20261126090507-" + __import__("hashlib").sha256(b"run-1").hexdigest()[:8]
     )
 
 
@@ -163,18 +164,26 @@ class _FlakySsm:
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutParameter")
         self.values[Name] = Value
 
+    def get_parameter(self, Name: str, **_: Any) -> dict[str, Any]:
+        if Name not in self.values:
+            from botocore.exceptions import ClientError
 
-def test_pointer_switch_is_all_or_none() -> None:
-    ssm = _FlakySsm(fail_on="/p/b")
-    changes = [PointerChange("a", "/p/a", "a", "a-dr-1"), PointerChange("b", "/p/b", "b", "b-dr-1")]
+            raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "no"}}, "GetParameter")
+        return {"Parameter": {"Value": self.values[Name]}}
+
+    def delete_parameter(self, Name: str, **_: Any) -> None:
+        self.values.pop(Name, None)
+
+
+def test_a_failed_switch_puts_back_exactly_what_existed() -> None:
+    from dynamodb_dr.restore.cutover import FAILED, cutover
+
+    ssm, ledger = _FlakySsm(fail_on="/p/b"), _Ledger()
+    ssm.values["/p/b"] = "b"  # `a` has no pointer yet, `b` has one
     with pytest.raises(CutoverFailed, match="every pointer was put back"):
-        Pointers(ssm).switch(changes)
-    assert ssm.values == {"/p/a": "a"}
-    ssm.fail_on = ""
-    Pointers(ssm).switch(changes)
-    assert ssm.values == {"/p/a": "a-dr-1", "/p/b": "b-dr-1"}
-    Pointers(ssm).switch(changes, back=True)
-    assert ssm.values == {"/p/a": "a", "/p/b": "b"}
+        cutover(_plan("a", "b"), _Registry(ssm), _Active(), ledger, Pointers(ssm))  # type: ignore[arg-type]
+    assert ssm.values == {"/p/b": "b"}, "the absent pointer stays absent"
+    assert ledger.items["x"]["status"] == FAILED
 
 
 @pytest.mark.parametrize(
@@ -190,8 +199,11 @@ class _Ledger:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
 
-    def get(self, execution: str) -> dict[str, Any] | None:
-        return self.items.get(execution)
+    def get(self, execution: str) -> Any:
+        from dynamodb_dr.restore.cutover import CutoverRecord
+
+        item = self.items.get(execution)
+        return CutoverRecord(item["status"], item["changes"]) if item else None
 
     def put(self, execution: str, status: str, changes: list[PointerChange], **_: Any) -> None:
         self.items[execution] = {"status": status, "changes": changes, "restore_point": None}
@@ -239,11 +251,16 @@ def test_cutover_resumes_a_switch_that_died_half_way_and_refuses_foreign_changes
     ssm, ledger = _FlakySsm(fail_on=""), _Ledger()
     plan = _plan("a", "b")
     ssm.values["/p/a"] = "a-dr-1"  # the first attempt switched `a`, then died
-    ledger.put("x", PENDING, [])
+    ledger.put(
+        "x",
+        PENDING,
+        [PointerChange("a", "/p/a", "a", "a-dr-1", False), PointerChange("b", "/p/b", "b", "b-dr-1", False)],
+    )
     result = cutover(plan, _Registry(ssm), _Active(), ledger, Pointers(ssm))  # type: ignore[arg-type]
     assert result["status"] == "switched" and ledger.items["x"]["status"] == SWITCHED
     assert ssm.values == {"/p/a": "a-dr-1", "/p/b": "b-dr-1"}
     assert [c.previous for c in ledger.items["x"]["changes"]] == ["a", "b"]
+    assert [c.previous_existed for c in ledger.items["x"]["changes"]] == [False, False]
 
     ssm2, ledger2 = _FlakySsm(fail_on=""), _Ledger()
     ssm2.values["/p/b"] = "b-dr-other"  # someone else's cutover

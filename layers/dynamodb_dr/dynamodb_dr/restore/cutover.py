@@ -1,14 +1,16 @@
-"""Cutover: switch every restored table's live-table pointer at once, and roll it back.
+"""Cutover: switch every restored table's live-table pointer, and roll it back, pointer by pointer.
 
-All or none: the current pointers must still be what the plan saw, the switch is recorded in the
-state table first (previous and new values), and a failed write puts back every pointer already
-switched. Old tables are never touched.
+The switch is recorded in the state table first (each pointer's previous and new value, and whether
+it existed), so any later step can tell every pointer's state from the record and the pointer's
+current value: a retried or resumed cutover finishes what an earlier attempt started, a failed one
+puts back what it switched, and a rollback puts back exactly what existed (an absent pointer stays
+absent) whatever state a cutover left. Old tables are never touched here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +32,17 @@ PENDING, SWITCHED, FAILED, ROLLED_BACK = "PENDING", "SWITCHED", "FAILED", "ROLLE
 class PointerChange:
     logical: str
     parameter: str
-    previous: str
+    previous: str  # the live table before the cutover (the logical name when there was no pointer)
     new: str
+    previous_existed: bool = True
+
+
+@dataclass(frozen=True)
+class CutoverRecord:
+    status: str
+    changes: list[PointerChange]
+    restore_point: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 class CutoverLedger:
@@ -44,18 +55,20 @@ class CutoverLedger:
     def _key(execution: str) -> dict[str, Any]:
         return {"pk": {"S": f"RESTORE#{execution}"}, "sk": {"S": "CUTOVER"}}
 
-    def get(self, execution: str) -> dict[str, Any] | None:
+    def get(self, execution: str) -> CutoverRecord | None:
         with aws_errors():
             item = self._ddb.get_item(
                 TableName=self._table, Key=self._key(execution), ConsistentRead=True
             ).get("Item")
         if not item:
             return None
-        return {
-            "status": item["status"]["S"],
-            "changes": [PointerChange(**c) for c in json.loads(item["changes"]["S"])],
-            "restore_point": item.get("restore_point", {}).get("S"),
-        }
+        fixed = {"pk", "sk", "status", "changes", "restore_point", "updated_at"}
+        return CutoverRecord(
+            status=item["status"]["S"],
+            changes=[PointerChange(**c) for c in json.loads(item["changes"]["S"])],
+            restore_point=item.get("restore_point", {}).get("S"),
+            extra={k: v["S"] for k, v in item.items() if k not in fixed and "S" in v},
+        )
 
     def put(
         self,
@@ -82,9 +95,26 @@ class Pointers:
     def __init__(self, ssm: SSMClient) -> None:
         self._ssm = ssm
 
+    def get(self, parameter: str) -> str | None:
+        try:
+            with aws_errors():
+                return str(self._ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+        except Exception as exc:
+            if error_code(exc.__cause__ or exc) == "ParameterNotFound":
+                return None
+            raise
+
     def put(self, parameter: str, value: str) -> None:
         with aws_errors():
             self._ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
+
+    def delete(self, parameter: str) -> None:
+        try:
+            with aws_errors():
+                self._ssm.delete_parameter(Name=parameter)
+        except Exception as exc:
+            if error_code(exc.__cause__ or exc) != "ParameterNotFound":
+                raise
 
     def create_if_missing(self, parameter: str, value: str) -> bool:
         """Create a pointer that does not exist yet; never overwrites one (a cutover's)."""
@@ -97,22 +127,16 @@ class Pointers:
             raise
         return True
 
-    def switch(self, changes: list[PointerChange], *, back: bool = False) -> None:
-        """Write every pointer (to `new`, or to `previous` when `back`); undo all on a failure."""
-        done: list[PointerChange] = []
-        try:
-            for change in changes:
-                self.put(change.parameter, change.previous if back else change.new)
-                done.append(change)
-        except Exception as exc:
-            undo_errors = []
-            for change in reversed(done):
-                try:
-                    self.put(change.parameter, change.new if back else change.previous)
-                except Exception as undo_exc:  # report, keep undoing the others
-                    undo_errors.append(f"{change.parameter}: {error_code(undo_exc.__cause__ or undo_exc)}")
-            detail = f"; could NOT put back {undo_errors}" if undo_errors else "; every pointer was put back"
-            raise CutoverFailed(f"pointer switch failed: {error_code(exc.__cause__ or exc)}{detail}") from exc
+    def put_back(self, change: PointerChange) -> None:
+        """Exactly what existed before the cutover: the previous value, or no pointer at all."""
+        if change.previous_existed:
+            self.put(change.parameter, change.previous)
+        else:
+            self.delete(change.parameter)
+
+
+def _is_previous(change: PointerChange, value: str | None) -> bool:
+    return value == change.previous if change.previous_existed else value in {None, change.previous}
 
 
 def cutover(
@@ -123,66 +147,114 @@ def cutover(
     pointers: Pointers,
 ) -> dict[str, Any]:
     recorded = ledger.get(plan.execution)
-    if recorded and recorded["status"] == SWITCHED:  # a retried invocation: already done
-        return _result(recorded["changes"], "already-switched")
-    # An attempt that died mid-switch (PENDING) may have moved some pointers already.
-    resumable = bool(recorded and recorded["status"] == PENDING)
-    changes: list[PointerChange] = []
+    if recorded and recorded.status == SWITCHED:  # a retried invocation: already done
+        return _result(recorded.changes, "already-switched")
+    if recorded and recorded.status == ROLLED_BACK:
+        raise CutoverConflict(f"the cutover of {plan.execution} was rolled back: nothing switched again")
+    restore_point = plan.restore_time.isoformat() if plan.restore_time else None
+    # An attempt that died or failed mid-switch is finished from its own record.
+    changes = recorded.changes if recorded else _planned_changes(plan, registry)
+    current = {c.parameter: pointers.get(c.parameter) for c in changes}
+    foreign = [
+        c for c in changes if current[c.parameter] != c.new and not _is_previous(c, current[c.parameter])
+    ]
+    if foreign:
+        raise CutoverConflict(
+            "live-table pointers changed since the plan: "
+            + ", ".join(f"{c.logical} is {current[c.parameter]}" for c in foreign)
+            + ": nothing switched",
+            table=foreign[0].logical,
+        )
+    for change in changes:
+        status, indexes = tables.status(change.new)
+        if status != "ACTIVE" or any(s != "ACTIVE" for s in indexes.values()):
+            raise CutoverConflict(f"{change.new} is not ACTIVE: nothing switched", table=change.logical)
+    ledger.put(plan.execution, PENDING, changes, restore_point=restore_point)
+    try:
+        for change in changes:
+            if current[change.parameter] != change.new:
+                pointers.put(change.parameter, change.new)
+    except Exception as exc:
+        detail = _undo(changes, pointers)
+        message = f"pointer switch failed: {error_code(exc.__cause__ or exc)}; {detail}"
+        try:
+            ledger.put(plan.execution, FAILED, changes, restore_point=restore_point, extra={"error": message})
+        except Exception:  # the record stays PENDING: a rollback still reads every pointer's state
+            message += " (the cutover record still says PENDING)"
+        raise CutoverFailed(message) from exc
+    ledger.put(plan.execution, SWITCHED, changes, restore_point=restore_point)
+    return _result(changes, "switched")
+
+
+def _planned_changes(plan: Plan, registry: TableRegistry) -> list[PointerChange]:
+    changes = []
     for planned in plan.tables:
         live = registry.resolve(planned.logical)
-        if live.live_table != planned.source and not (resumable and live.live_table == planned.target):
+        if live.live_table not in {planned.source, planned.target}:
             raise CutoverConflict(
                 f"live table of {planned.logical} is {live.live_table}, not {planned.source} as planned: "
                 "nothing switched",
                 table=planned.logical,
             )
-        status, indexes = tables.status(planned.target)
-        if status != "ACTIVE" or any(s != "ACTIVE" for s in indexes.values()):
-            raise CutoverConflict(f"{planned.target} is not ACTIVE: nothing switched", table=planned.logical)
-        changes.append(PointerChange(planned.logical, live.pointer_parameter, planned.source, planned.target))
-    restore_point = plan.restore_time.isoformat() if plan.restore_time else None
-    ledger.put(plan.execution, PENDING, changes, restore_point=restore_point)
-    try:
-        pointers.switch(changes)
-    except CutoverFailed as exc:
-        ledger.put(
-            plan.execution, FAILED, changes, restore_point=restore_point, extra={"error": str(exc)[:500]}
+        existed = live.pointer_exists and live.live_table == planned.source
+        changes.append(
+            PointerChange(planned.logical, live.pointer_parameter, planned.source, planned.target, existed)
         )
-        raise
-    ledger.put(plan.execution, SWITCHED, changes, restore_point=restore_point)
-    return _result(changes, "switched")
+    return changes
+
+
+def _undo(changes: list[PointerChange], pointers: Pointers) -> str:
+    """Put back every pointer that points at its new table; say which could not be."""
+    stuck = []
+    for change in changes:
+        try:
+            if pointers.get(change.parameter) == change.new:
+                pointers.put_back(change)
+        except Exception as exc:  # report, keep undoing the others
+            stuck.append(f"{change.logical} ({error_code(exc.__cause__ or exc)})")
+    if stuck:
+        return f"could NOT put back {', '.join(stuck)}: still on the restored table (run a rollback)"
+    return "every pointer was put back"
 
 
 def rollback(
     plan: Plan, registry: TableRegistry, ledger: CutoverLedger, pointers: Pointers
 ) -> dict[str, Any]:
-    """Put back the pointers a previous restore execution switched (all or none)."""
+    """Put back the pointers a restore execution switched, whatever state its cutover left them in
+    (switched, half switched, failed mid-undo): pointer by pointer, safe to repeat."""
     assert plan.rollback_of
     recorded = ledger.get(plan.rollback_of)
     if recorded is None:
         raise RestoreRequestInvalid(f"no cutover recorded for execution {plan.rollback_of}")
-    if recorded["status"] == ROLLED_BACK:
-        return _result(recorded["changes"], "already-rolled-back")
-    if recorded["status"] != SWITCHED:
-        raise RestoreRequestInvalid(f"cutover of {plan.rollback_of} is {recorded['status']}, not SWITCHED")
-    changes: list[PointerChange] = recorded["changes"]
-    for change in changes:
-        current = registry.resolve(change.logical).live_table
-        if current != change.new:
-            raise CutoverConflict(
-                f"live table of {change.logical} is {current}, not {change.new}: a later cutover? nothing "
-                "rolled back",
-                table=change.logical,
-            )
-    pointers.switch(changes, back=True)
-    ledger.put(
-        plan.rollback_of,
-        ROLLED_BACK,
-        changes,
-        restore_point=recorded["restore_point"],
-        extra={"rolled_back_by": plan.execution},
-    )
-    return _result(changes, "rolled-back")
+    changes = recorded.changes
+    current = {c.parameter: pointers.get(c.parameter) for c in changes}
+    foreign = [
+        c
+        for c in changes
+        if current[c.parameter] is not None
+        and current[c.parameter] != c.new
+        and not _is_previous(c, current[c.parameter])
+    ]
+    if foreign:
+        raise CutoverConflict(
+            "live-table pointers moved since that cutover (a later cutover?): "
+            + ", ".join(f"{c.logical} is {current[c.parameter]}" for c in foreign)
+            + ": nothing rolled back",
+            table=foreign[0].logical,
+        )
+    switched = [c for c in changes if not _is_previous(c, current[c.parameter])]
+    for change in switched:
+        pointers.put_back(change)
+    if recorded.status != ROLLED_BACK or switched:
+        ledger.put(
+            plan.rollback_of,
+            ROLLED_BACK,
+            changes,
+            restore_point=recorded.restore_point,
+            extra={"rolled_back_by": plan.execution, "rolled_back_from": recorded.status},
+        )
+    status = "already-rolled-back" if recorded.status == ROLLED_BACK and not switched else "rolled-back"
+    return {**_result(changes, status), "put_back": [c.logical for c in switched]}
 
 
 def _result(changes: list[PointerChange], status: str) -> dict[str, Any]:

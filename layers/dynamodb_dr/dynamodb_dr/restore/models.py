@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.restore.excerpts import excerpt
 
 # Every (table, segment) leaves ~250 bytes of scan result in the execution state (256 KB max).
 MAX_SEGMENTS = 400
@@ -41,16 +42,18 @@ class TableRequest(BaseModel):
     @classmethod
     def _logical(cls, value: str) -> str:
         if not LOGICAL_NAME_PATTERN.match(value):
-            raise ValueError(f"invalid logical table name {value!r}")
+            raise ValueError(f"invalid logical table name {excerpt(value)}")
         return value
 
     @model_validator(mode="after")
     def _target(self) -> TableRequest:
         if self.target is not None:
             if not TABLE_NAME_PATTERN.match(self.target):
-                raise ValueError(f"invalid target table name {self.target!r}")
+                raise ValueError(f"invalid target table name {excerpt(self.target)}")
             if not self.target.startswith(f"{self.logical}-dr-"):
-                raise ValueError(f"target must be named {self.logical}-dr-<suffix>, got {self.target!r}")
+                raise ValueError(
+                    f"target must be named {self.logical}-dr-<suffix>, got {excerpt(self.target)}"
+                )
         return self
 
 
@@ -77,6 +80,11 @@ class ValidationThresholds(BaseModel):
     # Keys sampled from the CDC archive that must match their last image before the restore
     # point (when the archive covers it); 0 turns the check off.
     archive_sample: int = Field(default=20, ge=0, le=1000)
+    # Automatic cutover refuses a restored table holding fewer items than this share of the
+    # source's reported item count (DynamoDB's ItemCount, refreshed about every six hours).
+    min_source_ratio: float = Field(default=0.5, ge=0, le=1)
+    # Automatic cutover refuses an empty restored table unless this is true.
+    allow_empty: bool = False
 
 
 class RollbackRequest(BaseModel):
@@ -111,7 +119,7 @@ class RestoreRequest(BaseModel):
     def _known_settings(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         unknown = sorted(set(names) - set(SETTING_NAMES))
         if unknown:
-            raise ValueError(f"unknown settings {unknown}; known: {list(SETTING_NAMES)}")
+            raise ValueError(f"unknown settings {excerpt(unknown, 200)}; known: {list(SETTING_NAMES)}")
         return names
 
     @model_validator(mode="after")
@@ -131,7 +139,11 @@ class RestoreRequest(BaseModel):
             raise ValueError(f"tables x validation.segments must stay within {MAX_SEGMENTS}")
         unknown = sorted(set(self.validation.expected) - set(logicals))
         if unknown:
-            raise ValueError(f"validation.expected names tables not being restored: {unknown}")
+            raise ValueError(f"validation.expected names tables not being restored: {excerpt(unknown, 200)}")
+        targets = [t.target for t in self.tables if t.target]
+        repeated = sorted({t for t in targets if targets.count(t) > 1})
+        if repeated:
+            raise ValueError(f"two tables name the same target: {excerpt(repeated, 300)}")
         return self
 
 
@@ -169,3 +181,9 @@ class Plan(BaseModel):
     poll: PollPlan = PollPlan(interval_seconds=30, max_attempts=1)
     rollback_of: str | None = None
     rto_minutes: int = 60
+    # The execution whose tags mark the target tables as its own (a resumed run's: the original).
+    owner: str | None = None
+
+    @property
+    def table_owner(self) -> str:
+        return self.owner or self.execution

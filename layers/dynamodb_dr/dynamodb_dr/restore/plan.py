@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime
 from typing import Any
@@ -25,8 +26,10 @@ def parse_request(raw: Any) -> RestoreRequest:
         raise RestoreRequestInvalid(f"invalid restore request: {_short(exc)}") from exc
 
 
-def target_name(logical: str, started_at: datetime) -> str:
-    return f"{logical}-dr-{started_at.strftime('%Y%m%d%H%M%S')}"
+def target_name(logical: str, started_at: datetime, execution: str) -> str:
+    """Unique per execution: two runs started in the same second never share a target."""
+    suffix = hashlib.sha256(execution.encode()).hexdigest()[:8]
+    return f"{logical}-dr-{started_at.strftime('%Y%m%d%H%M%S')}-{suffix}"
 
 
 def poll_plan(rto_minutes: int, timeout_minutes: int | None) -> PollPlan:
@@ -69,7 +72,9 @@ def build_plan(
                 table=entry.logical,
             )
         windows.append((entry.logical, window))
-        target = entry.target or target_name(entry.logical, started_at)
+        target = entry.target or target_name(entry.logical, started_at, execution)
+        if target in {p.target for p in planned} or target in settings.protected_tables:
+            raise RestoreRequestInvalid(f"target table {target} is named twice", table=entry.logical)
         if tables.exists(target):
             raise RestoreRequestInvalid(f"target table {target} already exists", table=entry.logical)
         planned.append(

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
-from dynamodb_dr.core.errors import TableNotProtected
+from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected
+from dynamodb_dr.restore.excerpts import excerpt
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.steps import StepEnv, plan_of
-from dynamodb_dr.restore.tables import TAG_STATUS
+from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_STATUS
 
 SUBJECT_LIMIT = 100
 
@@ -29,13 +30,12 @@ def notify(env: StepEnv, subject: str, message: dict[str, Any] | str) -> bool:
 def request_approval(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     plan = plan_of(event)
     token = str(event["task_token"])
-    tables = ", ".join(f"{t.logical}: {t.source} -> {t.target}" for t in plan.tables)
     message = "\n".join(
         [
             f"dynamodb-dr restore {plan.execution} is validated and waits for approval to cut over.",
             f"Restore point: {plan.restore_time.isoformat() if plan.restore_time else '-'}",
-            f"Live tables to switch: {tables}",
-            f"Validation: {json.dumps(event.get('validation'), default=str)}",
+            "",
+            *approval_summary(plan, event),
             "",
             "Approve (CLI, or AWS CloudShell from the console):",
             f"  aws stepfunctions send-task-success --task-token '{token}' "
@@ -49,6 +49,32 @@ def request_approval(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     return {"requested": True, "notified": notified}
 
 
+def approval_summary(plan: Plan, state: dict[str, Any]) -> list[str]:
+    """What was validated, table by table: what the approver decides on."""
+    figures = {t["logical"]: t for t in (state.get("validation") or {}).get("tables", []) if "logical" in t}
+    settings = {t["logical"]: t for t in (state.get("settings") or {}).get("tables", []) if "logical" in t}
+    accepted = (state.get("settings_diff") or {}).get("accepted_differences", {})
+    lines = []
+    for t in plan.tables:
+        f, s = figures.get(t.logical, {}), settings.get(t.logical, {})
+        archive = f.get("archive") or {}
+        lines += [
+            f"{t.logical}: live {t.source} -> restored {t.target}",
+            f"  items: restored {f.get('item_count', '?')}, source reports {f.get('source_item_count', '?')} "
+            "(DynamoDB's ItemCount, refreshed about every 6 hours)",
+            f"  checksum: {f.get('checksum', '?')} over {f.get('segments', '?')} segments"
+            + (" (matches the expected checksum)" if f.get("expectation") == "input" else ""),
+            f"  CDC archive sample: {archive.get('status', 'off')}, {archive.get('checked', 0)} keys "
+            f"checked, {archive.get('mismatches', 0)} differ",
+            f"  settings re-applied: {', '.join(s.get('applied', [])) or 'none needed'}",
+            "  settings NOT re-applied: "
+            + (", ".join(x["setting"] for x in s.get("not_reapplied", [])) or "none"),
+            f"  differences accepted by the request: {', '.join(accepted.get(t.logical, [])) or 'none'}",
+        ]
+        lines += [f"  WARNING: {w}" for w in f.get("warnings", [])]
+    return lines
+
+
 def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
     plan = Plan.model_validate(state["plan"])
     elapsed = (now - plan.started_at).total_seconds()
@@ -57,6 +83,7 @@ def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {
             "execution": plan.execution,
             "mode": "rollback",
+            "outcome": "rolled back",
             "rollback_of": plan.rollback_of,
             "rollback": cutover,
             "elapsed_seconds": round(elapsed, 3),
@@ -65,9 +92,11 @@ def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
     settings = {t["logical"]: t for t in (state.get("settings") or {}).get("tables", [])}
     figures = {t["logical"]: t for t in (state.get("validation") or {}).get("tables", [])}
     catch_up = state.get("catch_up") or {"status": "off"}
+    switched = cutover.get("status") in {"switched", "already-switched"}
     return {
         "execution": plan.execution,
         "mode": "restore",
+        "outcome": "cut over" if switched else "restored and validated, not cut over",
         "restore_point": plan.restore_time.isoformat(),
         # Changes after the restore point are not in the restored tables (unless caught up).
         "rpo_achieved_seconds": round((plan.started_at - plan.restore_time).total_seconds(), 3),
@@ -93,35 +122,60 @@ def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def report(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """The final report. Failing to send it does not undo or fail what happened (a cutover is
+    done): the report says so and the handler counts it (RestoreNotificationFailures)."""
     result = build_report(event["state"], datetime.now(UTC))
     verb = "rolled back" if result["mode"] == "rollback" else "restored"
-    result["notified"] = notify(env, f"dynamodb-dr: {result['execution']} {verb}", result)
+    try:
+        result["notified"] = notify(env, f"dynamodb-dr: {result['execution']} {verb}", result)
+    except DynamoDbDrError as exc:
+        result["notified"] = False
+        result["notify_error"] = f"{exc.code}: {excerpt(str(exc), 300)}"
+        result["outcome"] += "; reporting failed"
     return result
 
 
 def handle_failure(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """Notify and apply the clean-up policy. Never touches source tables or live pointers.
 
-    Policy: only tables this execution created (tagged with its name) that no pointer uses are
+    Policy: only tables this execution created (its tags name it) that no pointer uses are
     handled; `on_failure: keep` (default) tags them FAILED for inspection, `delete` deletes them.
+    The notice states every pointer's real value, so it is true even after a failed cutover.
     """
     state = event.get("state") or {}
     error = state.get("error") or {}
     cleanup: list[dict[str, str]] = []
+    pointers: list[dict[str, Any]] = []
     plan = Plan.model_validate(state["plan"]) if isinstance(state.get("plan"), dict) else None
     if plan and plan.mode == "restore":
+        pointers = [_pointer_state(env, t.logical, t.target) for t in plan.tables]
         cleanup = [_clean(env, plan, t.logical, t.target) for t in plan.tables]
+    still = [p["logical"] for p in pointers if p.get("points_at_restored_table")]
     message = {
         "execution": plan.execution if plan else None,
-        "error": error.get("Error"),
+        "error": excerpt(error.get("Error"), 200) if error.get("Error") else None,
         "cause": _cause(error.get("Cause")),
-        "sources_and_pointers": "unchanged by this execution unless cutover says otherwise",
+        "pointers": (
+            f"SWITCHED to the restored table for {still}: run a rollback of this execution"
+            if still
+            else "unchanged by this execution"
+        ),
+        "pointer_states": pointers,
         "cutover": state.get("cutover"),
         "cleanup_policy": plan.on_failure if plan else None,
         "cleanup": cleanup,
     }
-    notified = notify(env, f"dynamodb-dr restore FAILED: {error.get('Error', 'unknown')}", message)
-    return {"cleanup": cleanup, "notified": notified}
+    subject = f"dynamodb-dr restore FAILED: {excerpt(str(error.get('Error', 'unknown')), 40)}"
+    notified = notify(env, subject, message)
+    return {"cleanup": cleanup, "notified": notified, "pointers": message["pointers"]}
+
+
+def _pointer_state(env: StepEnv, logical: str, target: str) -> dict[str, Any]:
+    try:
+        live = env.registry.resolve(logical).live_table
+    except DynamoDbDrError as exc:
+        return {"logical": logical, "live_table": None, "error": exc.code}
+    return {"logical": logical, "live_table": live, "points_at_restored_table": live == target}
 
 
 def _clean(env: StepEnv, plan: Plan, logical: str, target: str) -> dict[str, str]:
@@ -129,9 +183,7 @@ def _clean(env: StepEnv, plan: Plan, logical: str, target: str) -> dict[str, str
     try:
         if not tables.exists(target):
             return {"table": target, "action": "none", "reason": "not created"}
-        planned = next(t for t in plan.tables if t.target == target)
-        assert plan.restore_time
-        if not tables.created_by(target, plan.execution, planned.source_arn, plan.restore_time):
+        if not tables.created_by(target, plan.table_owner) and not _claim_untagged(env, plan, target):
             return {"table": target, "action": "none", "reason": "not created by this execution"}
         try:
             live = env.registry.resolve(logical).live_table
@@ -139,13 +191,31 @@ def _clean(env: StepEnv, plan: Plan, logical: str, target: str) -> dict[str, str
             live = None
         if live == target:
             return {"table": target, "action": "none", "reason": "it is the live table"}
-        if plan.on_failure == "delete":
+        status, _ = tables.status(target)
+        if plan.on_failure == "delete" and status != "CREATING":
             tables.delete(target)
             return {"table": target, "action": "deleted"}
         tables.tag(target, {TAG_STATUS: "FAILED"})
-        return {"table": target, "action": "kept", "reason": "tagged restore-status=FAILED"}
+        reason = "tagged restore-status=FAILED"
+        if plan.on_failure == "delete":
+            reason += " (still CREATING: DynamoDB cannot delete it yet)"
+        return {"table": target, "action": "kept", "reason": reason}
     except Exception as exc:  # clean-up is best effort: report, never mask the original failure
         return {"table": target, "action": "error", "reason": error_code(exc.__cause__ or exc)}
+
+
+def _claim_untagged(env: StepEnv, plan: Plan, target: str) -> bool:
+    """A table not tagged yet (DynamoDB refuses tags while CREATING) is ours only when this
+    execution reserved its name and it is a restore of our source to our point in time: then it
+    gets its tags now, and only then may it be cleaned up."""
+    planned = next(t for t in plan.tables if t.target == target)
+    if env.reservations.owner(target) != plan.table_owner or not plan.restore_time:
+        return False
+    if env.tables.tags(target).get(TAG_EXECUTION):
+        return False  # tagged by someone else
+    if not env.tables.restored_from(target, planned.source_arn, plan.restore_time):
+        return False
+    return env.tables.try_tag(target, {TAG_EXECUTION: plan.table_owner})
 
 
 def _cause(cause: Any) -> Any:
@@ -153,7 +223,8 @@ def _cause(cause: Any) -> Any:
         try:
             parsed = json.loads(cause)
         except ValueError:
-            return cause[:2000]
+            return excerpt(cause, 2000)
         if isinstance(parsed, dict):
-            return {k: parsed.get(k) for k in ("errorType", "errorMessage") if k in parsed} or parsed
-    return cause
+            picked = {k: parsed.get(k) for k in ("errorType", "errorMessage") if k in parsed}
+            return {k: excerpt(v, 2000) for k, v in (picked or parsed).items()}
+    return excerpt(cause, 2000) if cause is not None else None

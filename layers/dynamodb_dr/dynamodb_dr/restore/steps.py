@@ -22,6 +22,7 @@ from dynamodb_dr.restore import checksum, validate
 from dynamodb_dr.restore.archive_check import archive_sample
 from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.models import Plan
+from dynamodb_dr.restore.ownership import TargetReservations
 from dynamodb_dr.restore.plan import build_plan
 from dynamodb_dr.restore.table_settings import TableSettings
 from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE, RestoreTables
@@ -44,6 +45,10 @@ class StepEnv:
     @property
     def tables(self) -> RestoreTables:
         return RestoreTables(self.clients.client("dynamodb"))
+
+    @property
+    def reservations(self) -> TargetReservations:
+        return TargetReservations(self.clients.client("dynamodb"), self.settings.state_table)
 
     @property
     def registry(self) -> TableRegistry:
@@ -75,11 +80,14 @@ def validate_request(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def start_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Reserve each target name for this execution, then ask DynamoDB for the restore. A retry
+    (after a lost response) finds its own reservation and restore and goes on."""
     plan = plan_of(event)
     assert plan.restore_time
-    tables = env.tables
+    tables, reservations = env.tables, env.reservations
     started = []
     for t in plan.tables:
+        reservations.reserve(t.target, plan.table_owner)
         tags = _restore_tags(plan, t.source)
         started.append(
             {
@@ -93,7 +101,7 @@ def start_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 def _restore_tags(plan: Plan, source: str) -> dict[str, str]:
     assert plan.restore_time
-    return {TAG_EXECUTION: plan.execution, TAG_SOURCE: source, TAG_POINT: plan.restore_time.isoformat()}
+    return {TAG_EXECUTION: plan.table_owner, TAG_SOURCE: source, TAG_POINT: plan.restore_time.isoformat()}
 
 
 def check_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -103,11 +111,9 @@ def check_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     for t in plan.tables:
         status, indexes = env.tables.status(t.target)
         statuses[t.target] = status if all(s == "ACTIVE" for s in indexes.values()) else f"{status}/INDEXES"
-    all_active = all(s == "ACTIVE" for s in statuses.values())
-    if all_active:  # tags a CREATING table may have refused
-        assert plan.restore_time
-        for t in plan.tables:
+        if status == "ACTIVE":  # tags a CREATING table may have refused
             env.tables.try_tag(t.target, _restore_tags(plan, t.source))
+    all_active = all(s == "ACTIVE" for s in statuses.values())
     if not all_active and attempt >= plan.poll.max_attempts:
         waited = plan.poll.max_attempts * plan.poll.interval_seconds
         raise RestoreTimedOut(f"restores not ACTIVE after {attempt} checks (~{waited} s): {statuses}")
@@ -168,7 +174,7 @@ def scan_segment(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 def compare(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     plan = plan_of(event)
-    figures = validate.evaluate(plan, list(event.get("results") or []), env.tables, _archive_check(plan, env))
+    figures = validate.evaluate(plan, event.get("results"), env.tables, _archive_check(plan, env))
     failed = {f.logical: f.problems for f in figures if f.problems}
     if failed:
         raise RestoreValidationFailed(f"validation failed: {failed}")
