@@ -147,8 +147,8 @@ def cutover(
     pointers: Pointers,
 ) -> dict[str, Any]:
     recorded = ledger.get(plan.execution)
-    if recorded and recorded.status == SWITCHED:  # a retried invocation: already done
-        return _result(recorded.changes, "already-switched")
+    if recorded and recorded.status == SWITCHED:  # this execution's own switch: a retried step
+        return _result(recorded.changes, "switched")
     if recorded and recorded.status == ROLLED_BACK:
         raise CutoverConflict(f"the cutover of {plan.execution} was rolled back: nothing switched again")
     restore_point = plan.restore_time.isoformat() if plan.restore_time else None
@@ -245,7 +245,7 @@ def rollback(
     switched = [c for c in changes if not _is_previous(c, current[c.parameter])]
     for change in switched:
         pointers.put_back(change)
-    if recorded.status != ROLLED_BACK or switched:
+    if recorded.status != ROLLED_BACK or switched:  # the first rollback to finish is recorded
         ledger.put(
             plan.rollback_of,
             ROLLED_BACK,
@@ -253,7 +253,9 @@ def rollback(
             restore_point=recorded.restore_point,
             extra={"rolled_back_by": plan.execution, "rolled_back_from": recorded.status},
         )
-    status = "already-rolled-back" if recorded.status == ROLLED_BACK and not switched else "rolled-back"
+    by_another = recorded.extra.get("rolled_back_by") != plan.execution
+    done_before = recorded.status == ROLLED_BACK and not switched and by_another
+    status = "already-rolled-back" if done_before else "rolled-back"
     return {**_result(changes, status), "put_back": [c.logical for c in switched]}
 
 
