@@ -6,25 +6,22 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.posture.metrics import emit
-from dynamodb_dr.posture.run import PostureConfig, build_sources, run_posture
+from dynamodb_dr.posture.run import PostureSettings, build_sources, run_posture
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's input only triggers the run; posture is always measured at "now".
-    settings = Settings.from_env(os.environ)
-    sources = build_sources(settings, warm_clients(os.environ), PostureConfig.from_env(os.environ))
+    settings = PostureSettings.from_env()
+    sources = build_sources(settings, warm_clients(os.environ), settings.config())
     report = run_posture(settings, sources, datetime.now(UTC))
     emit(report, settings.metrics_namespace, metrics.service or "posture")
     for table in report.tables:

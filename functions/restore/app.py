@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,7 +17,6 @@ from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.excerpts import bounded, excerpt
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = {
@@ -37,7 +36,6 @@ ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = 
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None

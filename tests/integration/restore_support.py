@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from dynamodb_dr.core import paths
 from dynamodb_dr.restore.checksum import checksum_of
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -67,11 +68,8 @@ def corrupt(emu: Emulator, table: str, items: list[dict[str, Any]]) -> None:
 def live_table(emu: Emulator, stack: DeployedStack, logical: str) -> str:
     ssm = emu.clients.client("ssm")
     try:
-        return str(
-            ssm.get_parameter(Name=f"/dynamodb-dr/{stack.name}/tables/{logical}/live-table")["Parameter"][
-                "Value"
-            ]
-        )
+        name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         return logical
 

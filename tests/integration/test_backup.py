@@ -10,6 +10,7 @@ import botocore.client
 import pytest
 from conftest import invoke, load_event
 
+from dynamodb_dr.core import paths
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 
@@ -154,7 +155,7 @@ def test_backups_follow_the_live_table_pointer(emulator, stack):
     ddb = emulator.clients.client("dynamodb")
     create_customers_table(ddb, "customers-dr-20261101")
     emulator.clients.client("ssm").put_parameter(
-        Name="/dynamodb-dr/dynamodb-dr/tables/customers/live-table",
+        Name=paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), "customers"),
         Value="customers-dr-20261101",
         Type="String",
     )

@@ -6,6 +6,7 @@ import pytest
 from cdc_support import Cdc
 from conftest import invoke
 
+from dynamodb_dr.core import paths
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
@@ -47,7 +48,7 @@ def test_follower_moves_to_the_restored_table_after_cutover(emulator: Emulator, 
         BillingMode="PAY_PER_REQUEST",
     )
     emulator.clients.client("ssm").put_parameter(
-        Name=f"/dynamodb-dr/{stack.name}/tables/customers/live-table",
+        Name=paths.live_table_parameter(paths.stack_prefix(stack.name), "customers"),
         Value="customers-dr-20261126",
         Type="String",
         Overwrite=True,
@@ -87,7 +88,7 @@ def test_a_live_table_streaming_the_wrong_view_fails_loudly(emulator: Emulator, 
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
     )
     emulator.clients.client("ssm").put_parameter(
-        Name=f"/dynamodb-dr/{stack.name}/tables/customers/live-table",
+        Name=paths.live_table_parameter(paths.stack_prefix(stack.name), "customers"),
         Value="customers-dr-keys",
         Type="String",
     )

@@ -8,6 +8,7 @@ import json
 import pytest
 from conftest import invoke
 
+from dynamodb_dr.core import paths
 from dynamodb_dr_local.emulator.stack import transform_template
 
 pytestmark = pytest.mark.integration
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 def pointer(emulator, logical: str) -> str | None:
     ssm = emulator.clients.client("ssm")
     try:
-        name = f"/dynamodb-dr/dynamodb-dr/tables/{logical}/live-table"
+        name = paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), logical)
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         return None
@@ -25,11 +26,13 @@ def pointer(emulator, logical: str) -> str | None:
 def test_publish_creates_missing_pointers_and_keeps_existing_ones(emulator, customers):
     stack = emulator.deploy(parameters={"ProtectedTables": "customers,orders"})
     emulator.clients.client("ssm").put_parameter(
-        Name="/dynamodb-dr/dynamodb-dr/tables/orders/live-table", Value="orders-dr-20261101", Type="String"
+        Name=paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), "orders"),
+        Value="orders-dr-20261101",
+        Type="String",
     )
     payload, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "publish"})
     assert not errored, payload
-    assert payload["created"] == ["/dynamodb-dr/dynamodb-dr/tables/customers/live-table"]
+    assert payload["created"] == [paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), "customers")]
     assert pointer(emulator, "customers") == "customers"
     assert pointer(emulator, "orders") == "orders-dr-20261101", "a cutover's pointer is never overwritten"
     again, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "publish"})

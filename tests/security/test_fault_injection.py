@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutErr
 from gates import report_gate
 from security_support import backups, day, deploy, invoke, run_execution, scan_all, tick_event
 
+from dynamodb_dr.core import paths
 from dynamodb_dr_local import PROJECT_ROOT
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -218,7 +219,7 @@ def _restore(emulator: Emulator, stack: DeployedStack, name: str) -> dict[str, A
 
 
 def _pointer(emulator: Emulator, stack: DeployedStack, logical: str) -> str | None:
-    name = f"/dynamodb-dr/{stack.name}/tables/{logical}/live-table"
+    name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
     try:
         return str(emulator.clients.client("ssm").get_parameter(Name=name)["Parameter"]["Value"])
     except ClientError:

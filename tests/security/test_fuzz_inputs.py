@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from security_support import day, invoke, run_execution, scan_all, snapshot, stream_events, tick_event
 
-from dynamodb_dr.core import errors
+from dynamodb_dr.core import errors, paths
 from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy, resolve_policies
 from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr_local.cli import build_parser
@@ -363,7 +363,7 @@ def test_hostile_restore_requests(request: pytest.FixtureRequest, emulator: Emul
     machine = stack.physical("RestoreStateMachine")
     originals = {t: scan_all(emulator, t) for t in (customers, "unrelated")}
     tables_before = set(dynamodb.list_tables()["TableNames"])
-    pointer = f"/dynamodb-dr/{stack.name}/tables/{customers}/live-table"
+    pointer = paths.live_table_parameter(paths.stack_prefix(stack.name), customers)
     sfn = emulator.clients.client("stepfunctions")
     outcomes: list[str] = []
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dynamodb_dr.core import paths
 from dynamodb_dr_local.emulator.postdeploy import Intrinsics
 
 STACK_NAME = "dynamodb-dr"
@@ -276,7 +277,8 @@ def allowed_table_resources(action: str, resource: str, protected: tuple[str, ..
 
 def live_pointer_arns(protected: tuple[str, ...]) -> list[str]:
     return [
-        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/dynamodb-dr/{STACK_NAME}/tables/{name}/live-table"
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter"
+        + paths.live_table_parameter(paths.stack_prefix(STACK_NAME), name)
         for name in protected
     ]
 

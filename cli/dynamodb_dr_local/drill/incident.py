@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
+from dynamodb_dr.core import paths
 from dynamodb_dr_local.drill.live import Application, Archiver
 from dynamodb_dr_local.drill.report import Progress
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -180,7 +181,7 @@ def _restore(
 def _live_table(emu: Emulator, stack: DeployedStack, logical_table: str) -> str:
     ssm = emu.clients.client("ssm")
     try:
-        name = f"/dynamodb-dr/{stack.name}/tables/{logical_table}/live-table"
+        name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical_table)
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         return logical_table

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from dynamodb_dr.core import errors
 
 if TYPE_CHECKING:  # dev-only stubs (types-boto3): every call's parameters and response are typed
+    from boto3.session import Session
     from types_boto3_application_autoscaling import ApplicationAutoScalingClient
     from types_boto3_cloudformation import CloudFormationClient
     from types_boto3_cloudwatch import CloudWatchClient
@@ -55,12 +56,15 @@ class AwsClients:
 
     region_name: str | None = None
     endpoint_url: str | None = None
-    session: Any = None
+    session: Session | None = None
     max_attempts: int = 5
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def _session(self) -> Any:
-        """One boto3 session per instance: creating one loads botocore's data (slow)."""
+        """One boto3 session per instance: creating one loads botocore's data (slow).
+
+        Returned untyped: the factory passes the service name as a plain str; `client()`'s
+        overloads give callers the typed client."""
         if self.session is None:
             import boto3
 
@@ -146,6 +150,7 @@ def error_code(exc: BaseException) -> str:
 
 def translate(exc: Exception, *, table: str | None = None) -> errors.DynamoDbDrError:
     """Map a botocore error onto the tool's named errors."""
+    # Hand-written on purpose: botocore raises one ClientError class; Step Functions Catch needs names.
     if isinstance(exc, errors.DynamoDbDrError):
         return exc
     code = error_code(exc)

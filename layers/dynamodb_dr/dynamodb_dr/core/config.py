@@ -18,6 +18,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from dynamodb_dr.core import paths
 from dynamodb_dr.core.errors import ConfigurationError, PolicyError
 
 TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
@@ -96,10 +97,10 @@ class StackSettings(BaseSettings):
 
     @property
     def policy_parameter(self) -> str:
-        return f"{self.ssm_prefix}/policy"
+        return paths.policy_parameter(self.ssm_prefix)
 
     def live_table_parameter(self, logical_name: str) -> str:
-        return f"{self.ssm_prefix}/tables/{logical_name}/live-table"
+        return paths.live_table_parameter(self.ssm_prefix, logical_name)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -130,6 +131,7 @@ _ENVIRON: ContextVar[dict[str, str] | None] = ContextVar("dynamodb_dr_environ", 
 
 
 class _MappingSource(EnvSettingsSource):
+    # Hand-written on purpose: pydantic-settings reads only os.environ; handlers pass their own mapping.
     def _load_env_vars(self) -> Mapping[str, str | None]:
         given = _ENVIRON.get()
         return {k.lower(): v for k, v in (given if given is not None else os.environ).items()}

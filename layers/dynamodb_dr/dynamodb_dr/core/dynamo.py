@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import ListBackupsInputPaginateTypeDef
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,9 @@ class BackupSummary:
 
 
 class DynamoControl:
-    def __init__(self, client: Any, *, single_attempt_client: Any = None) -> None:
+    def __init__(
+        self, client: DynamoDBClient, *, single_attempt_client: DynamoDBClient | None = None
+    ) -> None:
         """`single_attempt_client` (no SDK retries) is used for CreateBackup, which is not
         idempotent: callers decide how to retry it."""
         self._client = client
@@ -76,30 +82,26 @@ class DynamoControl:
 
         Filters are also applied here because some emulators ignore them server side.
         """
-        request: dict[str, Any] = {"BackupType": "USER"}
+        request: ListBackupsInputPaginateTypeDef = {"BackupType": "USER"}
         if table:
             request["TableName"] = table
         backups: list[BackupSummary] = []
-        while True:
-            with aws_errors(table=table):
-                page = self._client.list_backups(**request)
-            for item in page.get("BackupSummaries", []):
-                if item.get("BackupType", "USER") != "USER" or (table and item["TableName"] != table):
-                    continue
-                backups.append(
-                    BackupSummary(
-                        arn=item["BackupArn"],
-                        name=item["BackupName"],
-                        table_name=item["TableName"],
-                        status=item["BackupStatus"],
-                        created=item["BackupCreationDateTime"],
-                        backup_type=item.get("BackupType", "USER"),
+        with aws_errors(table=table):
+            for page in self._client.get_paginator("list_backups").paginate(**request):
+                for item in page.get("BackupSummaries", []):
+                    if item.get("BackupType", "USER") != "USER" or (table and item["TableName"] != table):
+                        continue
+                    backups.append(
+                        BackupSummary(
+                            arn=item["BackupArn"],
+                            name=item["BackupName"],
+                            table_name=item["TableName"],
+                            status=item["BackupStatus"],
+                            created=item["BackupCreationDateTime"],
+                            backup_type=item.get("BackupType", "USER"),
+                        )
                     )
-                )
-            last = page.get("LastEvaluatedBackupArn")
-            if not last:
-                return backups
-            request["ExclusiveStartBackupArn"] = last
+        return backups
 
     def add_replica(self, table: str, region: str) -> None:
         """Add a global-table replica (version 2019.11.21) of the table in `region`."""

@@ -15,6 +15,7 @@ def emit_table_metrics(
     """Publish one EMF document holding `values` with the table as dimension."""
     if not values:
         return
+    # One EMF document per table on purpose: a Metrics flush carries one dimension set.
     metrics = EphemeralMetrics(namespace=namespace, service=service)
     metrics.add_dimension(name=TABLE_DIMENSION, value=table)
     for name, value in values.items():

@@ -1,18 +1,21 @@
 """Protected tables: stable logical names and the live physical table each one points to.
 
-Applications read `<ssm_prefix>/tables/<logical>/live-table` to find their table. Until a restore
-cuts over, the parameter holds the logical name itself (the original table). Only the restore
-cutover writes these parameters.
+Applications read `<ssm_prefix>/tables/<logical>/live-table` (built only by `core.paths`) to find
+their table. Until a restore cuts over, the parameter holds the logical name itself (the original
+table). Only the restore cutover writes these parameters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import TableNotProtected
+
+if TYPE_CHECKING:
+    from types_boto3_ssm import SSMClient
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class ProtectedTable:
 
 
 class TableRegistry:
-    def __init__(self, settings: Settings, ssm: Any) -> None:
+    def __init__(self, settings: Settings, ssm: SSMClient) -> None:
         self._settings = settings
         self._ssm = ssm
 
