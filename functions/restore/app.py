@@ -14,12 +14,13 @@ from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore import report, steps
 from dynamodb_dr.restore.config import RestoreSettings
+from dynamodb_dr.restore.env import StepEnv
 from dynamodb_dr.restore.excerpts import bounded, excerpt
 
 logger = Logger()
 metrics = Metrics()
 
-ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = {
+ACTIONS: dict[str, Callable[[dict[str, Any], StepEnv], dict[str, Any]]] = {
     "validate": steps.validate_request,
     "start_restore": steps.start_restore,
     "check_restore": steps.check_restore,
@@ -41,7 +42,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
         raise InvalidInput(f"unknown restore action {excerpt(action)}; known: {sorted(ACTIONS)}")
-    env = steps.StepEnv(
+    env = StepEnv(
         settings=RestoreSettings.from_env(),
         clients=warm_clients(os.environ),
         remaining_ms=context.get_remaining_time_in_millis,
@@ -60,6 +61,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     if action == "report" and result.get("notify_error"):
         metrics.add_metric(name="RestoreReportingFailures", unit=MetricUnit.Count, value=1)
+    if action == "check_restore" and result.get("rto_missed_now"):  # the RestoreRtoMissed alarm
+        metrics.add_metric(name="RestoreRtoMissed", unit=MetricUnit.Count, value=1)
     if action == "fail":
         metrics.add_metric(name="RestoreFailures", unit=MetricUnit.Count, value=1)
     logger.info("restore step done", extra={"keys": sorted(result)})

@@ -14,8 +14,8 @@ from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore.config import PointerSettings
 from dynamodb_dr.restore.cutover import CutoverLedger, Pointers, cutover, publish_pointers, rollback
+from dynamodb_dr.restore.env import plan_of
 from dynamodb_dr.restore.excerpts import bounded, excerpt
-from dynamodb_dr.restore.steps import plan_of
 from dynamodb_dr.restore.tables import RestoreTables
 
 logger = Logger()

@@ -27,6 +27,7 @@ from restore_support import (
     wait_for_token,
 )
 
+from dynamodb_dr.core import paths
 from dynamodb_dr.core.errors import AccessDenied
 from dynamodb_dr_local.drill.workload import load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -56,7 +57,7 @@ def stack(emu: Emulator) -> DeployedStack:
 def pointer(emu: Emulator, stack: DeployedStack, logical: str) -> str | None:
     ssm = emu.clients.client("ssm")
     try:
-        name = f"/dynamodb-dr/{stack.name}/tables/{logical}/live-table"
+        name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         return None
@@ -192,8 +193,8 @@ def test_a_half_cutover_is_reported_truthfully_and_rolls_back(emu: Emulator) -> 
     make_table(emu, "orders", count=20, seed=3)
     stack = deploy(emu, "customers", "orders")
     ssm = emu.clients.client("ssm")
-    prefix = f"/dynamodb-dr/{stack.name}/tables"
-    ssm.put_parameter(Name=f"{prefix}/customers/live-table", Value="customers", Type="String")
+    name = paths.live_table_parameter(paths.stack_prefix(stack.name), "customers")
+    ssm.put_parameter(Name=name, Value="customers", Type="String")
     queue = subscribe_queue(emu, stack.outputs["RestoreTopicArn"])
     request = {"tables": [{"logical": "customers"}, {"logical": "orders"}], "use_latest": True}
     with FaultInjector() as faults:

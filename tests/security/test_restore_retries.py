@@ -14,6 +14,7 @@ import pytest
 from gates import report_gate
 from security_support import deploy, run_execution, scan_all
 
+from dynamodb_dr.core import paths
 from dynamodb_dr.restore.checksum import checksum_of
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -78,11 +79,8 @@ def _ready(emulator: Emulator) -> tuple[DeployedStack, list[dict[str, Any]]]:
 def _pointer(emulator: Emulator, stack: DeployedStack) -> str | None:
     ssm = emulator.clients.client("ssm")
     try:
-        return str(
-            ssm.get_parameter(Name=f"/dynamodb-dr/{stack.name}/tables/customers/live-table")["Parameter"][
-                "Value"
-            ]
-        )
+        name = paths.live_table_parameter(paths.stack_prefix(stack.name), "customers")
+        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
         return None
 

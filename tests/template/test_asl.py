@@ -145,7 +145,7 @@ def test_task_results_are_selected_to_keep_state_small() -> None:
 def test_poll_loop_is_bounded_and_jsonpath_only() -> None:
     states = definition()["States"]
     assert "QueryLanguage" not in definition() or definition()["QueryLanguage"] == "JSONPath"
-    assert states["WaitForRestores"]["SecondsPath"] == "$.plan.poll.interval_seconds"
+    assert states["WaitForRestores"]["SecondsPath"] == "$.poll.wait_seconds"  # grows with time waited
     assert states["WaitForRestores"]["Next"] == "CheckRestores"
     assert states["RequestApproval"]["TimeoutSeconds"] <= 7 * 86400
     scan = states["ScanSegments"]

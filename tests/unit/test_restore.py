@@ -13,7 +13,7 @@ import pytest
 from dynamodb_dr.core.errors import CutoverFailed, RestoreRequestInvalid
 from dynamodb_dr.restore.checksum import SegmentProgress, checksum_of, combine, item_digest, scan_segment
 from dynamodb_dr.restore.cutover import PointerChange, Pointers
-from dynamodb_dr.restore.plan import parse_request, poll_plan, target_name
+from dynamodb_dr.restore.plan import parse_request, target_name
 from dynamodb_dr.restore.tables import restore_overrides
 from dynamodb_dr_local import PROJECT_ROOT
 
@@ -69,12 +69,6 @@ def test_target_names_follow_the_restore_pattern() -> None:
         target_name("customers", datetime(2026, 11, 26, 9, 5, 7, tzinfo=UTC), "run-1")
         == "customers-dr-20261126090507-" + __import__("hashlib").sha256(b"run-1").hexdigest()[:8]
     )
-
-
-def test_poll_budget_derives_from_the_rto() -> None:
-    assert poll_plan(60, None).model_dump() == {"interval_seconds": 30, "max_attempts": 60}  # 30 of 60 min
-    assert poll_plan(10, None).model_dump() == {"interval_seconds": 10, "max_attempts": 30}  # 5 min
-    assert poll_plan(60, 1).model_dump() == {"interval_seconds": 10, "max_attempts": 6}
 
 
 def test_checksum_is_order_independent_and_content_sensitive() -> None:

@@ -12,6 +12,8 @@ class RestoreSettings(StackSettings):
 
     restore_topic_arn: str | None = Field(default=None, pattern=r"^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
     archive_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # Hard limit of the wait for DynamoDB's restores (a request may set its own).
+    restore_time_limit_hours: int = Field(default=24, ge=1, le=168)
 
     @field_validator("restore_topic_arn", "archive_bucket", mode="before")
     @classmethod

@@ -93,6 +93,10 @@ class RollbackRequest(BaseModel):
     execution: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
 
 
+class ResumeRequest(RollbackRequest):
+    """Finish a failed or timed-out restore on the tables that execution restored."""
+
+
 class RestoreRequest(BaseModel):
     """What an operator starts the state machine with (see events/restore-*.json)."""
 
@@ -106,8 +110,10 @@ class RestoreRequest(BaseModel):
     catch_up: bool = False
     on_failure: FailurePolicy = "keep"
     accept_setting_differences: tuple[str, ...] = ()
+    # Hard limit of the wait for DynamoDB's restore (default: the RestoreTimeLimitHours parameter).
     restore_timeout_minutes: int | None = Field(default=None, ge=1, le=10080)
     rollback: RollbackRequest | None = None
+    resume: ResumeRequest | None = None
 
     @field_validator("restore_time")
     @classmethod
@@ -125,8 +131,12 @@ class RestoreRequest(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> RestoreRequest:
         if self.rollback is not None:
-            if self.tables or self.restore_time or self.use_latest:
+            if self.tables or self.restore_time or self.use_latest or self.resume:
                 raise ValueError("a rollback request takes only `rollback`")
+            return self
+        if self.resume is not None:
+            if self.tables or self.restore_time or self.use_latest:
+                raise ValueError("a resume request names no tables or time: they are the resumed run's")
             return self
         if not self.tables:
             raise ValueError("name at least one table in `tables`")
@@ -157,10 +167,43 @@ class PlannedTable(BaseModel):
 
 
 class PollPlan(BaseModel):
+    """How long to wait for DynamoDB's restores: a growing interval (so the execution history stays
+    far below Step Functions' 25,000 events even at the hard limit), an RTO alert point, a limit."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    interval_seconds: int
-    max_attempts: int
+    first_interval_seconds: int = 30
+    max_interval_seconds: int = 600
+    growth: float = 0.1  # the next wait is this share of the time waited so far, within the bounds
+    limit_seconds: int = 86_400
+    rto_alert_seconds: int = 1_800  # restores still running then: the RTO will be missed
+
+    def next_wait(self, elapsed: float) -> int:
+        wait = min(self.max_interval_seconds, max(self.first_interval_seconds, self.growth * elapsed))
+        return max(1, int(min(wait, self.limit_seconds - elapsed)))
+
+
+class TableEstimate(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    logical: str
+    size_bytes: int | None = None
+    restore_seconds: int
+    validation_seconds: int
+    basis: str  # how the restore time was estimated
+
+
+class Estimate(BaseModel):
+    """Expected durations, stated before anything starts, and whether they fit the RTO."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tables: tuple[TableEstimate, ...] = ()
+    restore_seconds: int = 0  # the slowest table (restores run in parallel)
+    validation_seconds: int = 0
+    total_seconds: int = 0
+    rto_seconds: int = 3_600
+    fits_rto: bool = True
 
 
 class Plan(BaseModel):
@@ -178,9 +221,13 @@ class Plan(BaseModel):
     on_failure: FailurePolicy = "keep"
     accept_setting_differences: tuple[str, ...] = ()
     validation: ValidationThresholds = ValidationThresholds()
-    poll: PollPlan = PollPlan(interval_seconds=30, max_attempts=1)
+    poll: PollPlan = PollPlan()
     rollback_of: str | None = None
     rto_minutes: int = 60
+    estimate: Estimate | None = None
+    # A resumed run picks up the restored tables of `resumed_from` (no new restore).
+    resume: bool = False
+    resumed_from: str | None = None
     # The execution whose tags mark the target tables as its own (a resumed run's: the original).
     owner: str | None = None
 

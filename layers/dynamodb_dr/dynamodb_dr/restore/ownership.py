@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.errors import RestoreRequestInvalid
 from dynamodb_dr.core.state_table import put_if_absent
+from dynamodb_dr.restore.models import Plan
+from dynamodb_dr.restore.tables import TAG_EXECUTION, RestoreTables
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -47,3 +49,17 @@ class TargetReservations:
                 f"target table {target} is reserved by restore execution {holder}: not restored again",
                 table=target,
             )
+
+
+def claim_untagged(tables: RestoreTables, reservations: TargetReservations, plan: Plan, target: str) -> bool:
+    """A table not tagged yet (DynamoDB may refuse tags while it is CREATING) is the plan's only
+    when the plan's owner reserved its name and it is a restore of the planned source to the
+    planned point in time: then it gets its tag now, and only then may a step act on it."""
+    planned = next((t for t in plan.tables if t.target == target), None)
+    if planned is None or plan.restore_time is None:
+        return False
+    if reservations.owner(target) != plan.table_owner or tables.tags(target).get(TAG_EXECUTION):
+        return False
+    if not tables.restored_from(target, planned.source_arn, plan.restore_time):
+        return False
+    return tables.try_tag(target, {TAG_EXECUTION: plan.table_owner})

@@ -6,25 +6,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.aws import error_code
 from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected
+from dynamodb_dr.restore.env import StepEnv, plan_of
 from dynamodb_dr.restore.excerpts import excerpt
 from dynamodb_dr.restore.models import Plan
-from dynamodb_dr.restore.steps import StepEnv, plan_of
-from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_STATUS
-
-SUBJECT_LIMIT = 100
-
-
-def notify(env: StepEnv, subject: str, message: dict[str, Any] | str) -> bool:
-    if not env.topic_arn:
-        return False
-    body = message if isinstance(message, str) else json.dumps(message, indent=2, default=str)
-    with aws_errors():
-        env.clients.client("sns").publish(
-            TopicArn=env.topic_arn, Subject=subject[:SUBJECT_LIMIT], Message=body
-        )
-    return True
+from dynamodb_dr.restore.notify import notify
+from dynamodb_dr.restore.ownership import claim_untagged
+from dynamodb_dr.restore.tables import TAG_STATUS
 
 
 def request_approval(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
@@ -149,7 +138,13 @@ def handle_failure(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     plan = Plan.model_validate(state["plan"]) if isinstance(state.get("plan"), dict) else None
     if plan and plan.mode == "restore":
         pointers = [_pointer_state(env, t.logical, t.target) for t in plan.tables]
-        cleanup = [_clean(env, plan, t.logical, t.target) for t in plan.tables]
+        # A restore stopped by the hard limit may still finish: keep it, whatever on_failure says.
+        keep = (
+            plan
+            if error.get("Error") != "RestoreTimedOut"
+            else plan.model_copy(update={"on_failure": "keep"})
+        )
+        cleanup = [_clean(env, keep, t.logical, t.target) for t in plan.tables]
     still = [p["logical"] for p in pointers if p.get("points_at_restored_table")]
     message = {
         "execution": plan.execution if plan else None,
@@ -165,6 +160,12 @@ def handle_failure(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         "cleanup_policy": plan.on_failure if plan else None,
         "cleanup": cleanup,
     }
+    if plan and plan.mode == "restore":
+        message["resume"] = (
+            "once the restored tables are ACTIVE, finish this restore without restoring again: "
+            f'start the restore state machine with {{"resume": {{"execution": "{plan.execution}"}}}} '
+            f"(CLI: dynamodb-dr restore --resume {plan.execution})"
+        )
     subject = f"dynamodb-dr restore FAILED: {excerpt(str(error.get('Error', 'unknown')), 40)}"
     notified = notify(env, subject, message)
     return {"cleanup": cleanup, "notified": notified, "pointers": message["pointers"]}
@@ -183,7 +184,9 @@ def _clean(env: StepEnv, plan: Plan, logical: str, target: str) -> dict[str, str
     try:
         if not tables.exists(target):
             return {"table": target, "action": "none", "reason": "not created"}
-        if not tables.created_by(target, plan.table_owner) and not _claim_untagged(env, plan, target):
+        if not tables.created_by(target, plan.table_owner) and not claim_untagged(
+            tables, env.reservations, plan, target
+        ):
             return {"table": target, "action": "none", "reason": "not created by this execution"}
         try:
             live = env.registry.resolve(logical).live_table
@@ -202,20 +205,6 @@ def _clean(env: StepEnv, plan: Plan, logical: str, target: str) -> dict[str, str
         return {"table": target, "action": "kept", "reason": reason}
     except Exception as exc:  # clean-up is best effort: report, never mask the original failure
         return {"table": target, "action": "error", "reason": error_code(exc.__cause__ or exc)}
-
-
-def _claim_untagged(env: StepEnv, plan: Plan, target: str) -> bool:
-    """A table not tagged yet (DynamoDB refuses tags while CREATING) is ours only when this
-    execution reserved its name and it is a restore of our source to our point in time: then it
-    gets its tags now, and only then may it be cleaned up."""
-    planned = next(t for t in plan.tables if t.target == target)
-    if env.reservations.owner(target) != plan.table_owner or not plan.restore_time:
-        return False
-    if env.tables.tags(target).get(TAG_EXECUTION):
-        return False  # tagged by someone else
-    if not env.tables.restored_from(target, planned.source_arn, plan.restore_time):
-        return False
-    return env.tables.try_tag(target, {TAG_EXECUTION: plan.table_owner})
 
 
 def _cause(cause: Any) -> Any:

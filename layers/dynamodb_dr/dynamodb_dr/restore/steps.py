@@ -3,78 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
-from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr.core.errors import (
     DynamoDbDrError,
-    InvalidInput,
     RestoreTimedOut,
     RestoreValidationFailed,
     SettingsDiffRemaining,
 )
-from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore import checksum, validate
 from dynamodb_dr.restore.archive_check import archive_sample
-from dynamodb_dr.restore.config import RestoreSettings
+from dynamodb_dr.restore.env import StepEnv, plan_of
 from dynamodb_dr.restore.models import Plan
-from dynamodb_dr.restore.ownership import TargetReservations
+from dynamodb_dr.restore.notify import notify
 from dynamodb_dr.restore.plan import build_plan
-from dynamodb_dr.restore.table_settings import TableSettings
-from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE, RestoreTables
-
-
-@dataclass
-class StepEnv:
-    settings: RestoreSettings
-    clients: AwsClients
-    remaining_ms: Callable[[], int]
-
-    @property
-    def topic_arn(self) -> str | None:
-        return self.settings.restore_topic_arn
-
-    @property
-    def archive_bucket(self) -> str | None:
-        return self.settings.archive_bucket
-
-    @property
-    def tables(self) -> RestoreTables:
-        return RestoreTables(self.clients.client("dynamodb"))
-
-    @property
-    def reservations(self) -> TargetReservations:
-        return TargetReservations(self.clients.client("dynamodb"), self.settings.state_table)
-
-    @property
-    def registry(self) -> TableRegistry:
-        return TableRegistry(self.settings, self.clients.client("ssm"))
-
-    @property
-    def table_settings(self) -> TableSettings:
-        c = self.clients.client
-        return TableSettings(c("dynamodb"), c("application-autoscaling"), c("cloudwatch"))
-
-
-def plan_of(event: dict[str, Any]) -> Plan:
-    if not isinstance(event.get("plan"), dict):
-        raise InvalidInput("event has no plan")
-    return Plan.model_validate(event["plan"])
+from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE
 
 
 def validate_request(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     started = datetime.fromisoformat(str(event["started_at"]).replace("Z", "+00:00")).astimezone(UTC)
+    machine = event.get("state_machine")
     plan = build_plan(
         event.get("request"),
         execution=str(event["execution"]),
         started_at=started,
-        settings=env.settings,
-        registry=env.registry,
-        tables=env.tables,
+        context=env.planning(str(machine) if machine else None),
     )
     return plan.model_dump(mode="json")
 
@@ -85,6 +42,7 @@ def start_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     plan = plan_of(event)
     assert plan.restore_time
     tables, reservations = env.tables, env.reservations
+    env.plans.save(plan)  # what a later resume of this execution picks up
     started = []
     for t in plan.tables:
         reservations.reserve(t.target, plan.table_owner)
@@ -105,19 +63,57 @@ def _restore_tags(plan: Plan, source: str) -> dict[str, str]:
 
 
 def check_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """One poll of the restores. Missing the RTO is announced once and the wait goes on; only
+    the hard limit ends it (RestoreTimedOut: the tables are kept, the run can be resumed)."""
     plan = plan_of(event)
     attempt = int(event.get("attempt") or 0) + 1
+    waited = float(event.get("waited") or 0)
+    # Waits are counted as planned too, so a clock-less emulator still reaches the limit.
+    elapsed = max(waited, (datetime.now(UTC) - plan.started_at).total_seconds())
     statuses = {}
     for t in plan.tables:
         status, indexes = env.tables.status(t.target)
         statuses[t.target] = status if all(s == "ACTIVE" for s in indexes.values()) else f"{status}/INDEXES"
         if status == "ACTIVE":  # tags a CREATING table may have refused
             env.tables.try_tag(t.target, _restore_tags(plan, t.source))
-    all_active = all(s == "ACTIVE" for s in statuses.values())
-    if not all_active and attempt >= plan.poll.max_attempts:
-        waited = plan.poll.max_attempts * plan.poll.interval_seconds
-        raise RestoreTimedOut(f"restores not ACTIVE after {attempt} checks (~{waited} s): {statuses}")
-    return {"attempt": attempt, "all_active": all_active, "statuses": statuses}
+    result: dict[str, Any] = {
+        "attempt": attempt,
+        "statuses": statuses,
+        "elapsed_seconds": round(elapsed),
+        "all_active": all(s == "ACTIVE" for s in statuses.values()),
+        "rto_missed_now": False,
+        "wait_seconds": 0,
+        "waited": waited,
+    }
+    if result["all_active"]:
+        return result
+    if elapsed >= plan.poll.limit_seconds:
+        raise RestoreTimedOut(
+            f"restores not ACTIVE after {elapsed / 3600:.1f} h, the hard limit: {statuses}. The tables are "
+            f'kept; once ACTIVE, finish with {{"resume": {{"execution": "{plan.execution}"}}}}'
+        )
+    if elapsed >= plan.poll.rto_alert_seconds and env.alerts.first(plan.execution, "RTO-MISSED"):
+        result["rto_missed_now"] = True
+        result["rto_notified"] = _announce_rto_missed(plan, env, statuses, elapsed)
+    wait = plan.poll.next_wait(elapsed)
+    result.update(wait_seconds=wait, waited=waited + wait)
+    return result
+
+
+def _announce_rto_missed(plan: Plan, env: StepEnv, statuses: dict[str, str], elapsed: float) -> bool:
+    expected = plan.estimate.restore_seconds if plan.estimate else None
+    message = {
+        "execution": plan.execution,
+        "news": f"the RTO of {plan.rto_minutes} min will be missed; the restore goes on",
+        "restoring_for_minutes": round(elapsed / 60, 1),
+        "expected_restore_minutes": round(expected / 60, 1) if expected else None,
+        "statuses": statuses,
+        "gives_up_after_hours": round(plan.poll.limit_seconds / 3600, 1),
+    }
+    try:
+        return notify(env, f"dynamodb-dr restore {plan.execution}: RTO will be missed", message)
+    except DynamoDbDrError:  # the metric (RestoreRtoMissed) still raises the alarm
+        return False
 
 
 def reapply_settings(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
