@@ -30,6 +30,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any], StepEnv], dict[str, Any]]] = {
     "scan_segment": steps.scan_segment,
     "compare": steps.compare,
     "catch_up": steps.catch_up,
+    "carry_over": steps.carry_over_writes,
     "request_approval": report.request_approval,
     "report": report.report,
     "fail": report.handle_failure,
@@ -59,8 +60,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(
             name="RestoreRpoSeconds", unit=MetricUnit.Seconds, value=result["rpo_achieved_seconds"]
         )
-    if action == "report" and result.get("notify_error"):
-        metrics.add_metric(name="RestoreReportingFailures", unit=MetricUnit.Count, value=1)
+    if action == "report" and result.get("problems"):  # the RestoreAfterCutoverProblem alarm
+        metrics.add_metric(name="RestoreAfterCutoverProblems", unit=MetricUnit.Count, value=1)
     if action == "check_restore" and result.get("rto_missed_now"):  # the RestoreRtoMissed alarm
         metrics.add_metric(name="RestoreRtoMissed", unit=MetricUnit.Count, value=1)
     if action == "fail":

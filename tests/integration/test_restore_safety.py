@@ -165,7 +165,7 @@ def test_a_denied_report_after_cutover_succeeds_saying_cut_over_reporting_failed
         for i in emu.router.invocations
         if isinstance(i.event, dict) and i.event.get("action") == "report"
     ]
-    assert any('"RestoreReportingFailures"' in log for log in logs), "the failed report is counted (alarm)"
+    assert any('"RestoreAfterCutoverProblems"' in log for log in logs), "the failed report is counted (alarm)"
 
 
 def test_a_crashed_report_after_cutover_still_succeeds_and_records_the_metric(
@@ -184,7 +184,7 @@ def test_a_crashed_report_after_cutover_still_succeeds_and_records_the_metric(
     assert output["reporting_error"]["Error"] == "AccessDenied"
     assert live_table(emu, stack, "customers").startswith("customers-dr-")
     metrics = emu.clients.client("cloudwatch").list_metrics(Namespace="DynamoDBDR")["Metrics"]
-    assert any(m["MetricName"] == "RestoreReportingFailures" for m in metrics)
+    assert any(m["MetricName"] == "RestoreAfterCutoverProblems" for m in metrics)
 
 
 # ------------------------------------------------------------------ items 7 and 12: half cutovers

@@ -33,6 +33,8 @@ RESTORE_STEPS = [
     "catch_up",
     "request_approval",
     "cutover",
+    "fence",
+    "carry_over",
     "report",
 ]
 REQUEST = {

@@ -124,7 +124,7 @@ def test_a_failed_report_after_the_pointers_moved_succeeds_saying_so() -> None:
     assert moved["Type"] == "Choice" and moved["Default"] == "HandleFailure"
     record = states[moved["Choices"][0]["Next"]]
     assert record["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
-    assert record["Parameters"]["MetricData"][0]["MetricName"] == "RestoreReportingFailures"
+    assert record["Parameters"]["MetricData"][0]["MetricName"] == "RestoreAfterCutoverProblems"
     outcomes = [states[c["Next"]] for c in states[record["Next"]]["Choices"]]
     outcomes.append(states[states[record["Next"]]["Default"]])
     for outcome in outcomes:

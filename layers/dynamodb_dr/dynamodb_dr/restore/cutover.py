@@ -9,21 +9,21 @@ absent) whatever state a cutover left. Old tables are never touched here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import CutoverConflict, CutoverFailed, RestoreRequestInvalid
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore.models import Plan
+from dynamodb_dr.restore.pointers import PointerRecord, PointerRecords, Pointers
 from dynamodb_dr.restore.tables import RestoreTables
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
-    from types_boto3_ssm import SSMClient
 
 PENDING, SWITCHED, FAILED, ROLLED_BACK = "PENDING", "SWITCHED", "FAILED", "ROLLED_BACK"
 
@@ -91,48 +91,16 @@ class CutoverLedger:
             self._ddb.put_item(TableName=self._table, Item=item)
 
 
-class Pointers:
-    def __init__(self, ssm: SSMClient) -> None:
-        self._ssm = ssm
+def put_back(pointers: Pointers, change: PointerChange) -> None:
+    """Exactly what existed before the cutover: the previous value, or no pointer at all."""
+    if change.previous_existed:
+        pointers.put(change.parameter, change.previous)
+    else:
+        pointers.delete(change.parameter)
 
-    def get(self, parameter: str) -> str | None:
-        try:
-            with aws_errors():
-                return str(self._ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) == "ParameterNotFound":
-                return None
-            raise
 
-    def put(self, parameter: str, value: str) -> None:
-        with aws_errors():
-            self._ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
-
-    def delete(self, parameter: str) -> None:
-        try:
-            with aws_errors():
-                self._ssm.delete_parameter(Name=parameter)
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) != "ParameterNotFound":
-                raise
-
-    def create_if_missing(self, parameter: str, value: str) -> bool:
-        """Create a pointer that does not exist yet; never overwrites one (a cutover's)."""
-        try:
-            with aws_errors():
-                self._ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=False)
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) == "ParameterAlreadyExists":
-                return False
-            raise
-        return True
-
-    def put_back(self, change: PointerChange) -> None:
-        """Exactly what existed before the cutover: the previous value, or no pointer at all."""
-        if change.previous_existed:
-            self.put(change.parameter, change.previous)
-        else:
-            self.delete(change.parameter)
+def _before(change: PointerChange) -> str | None:
+    return change.previous if change.previous_existed else None
 
 
 def _is_previous(change: PointerChange, value: str | None) -> bool:
@@ -145,10 +113,12 @@ def cutover(
     tables: RestoreTables,
     ledger: CutoverLedger,
     pointers: Pointers,
+    *,
+    records: PointerRecords | None = None,
 ) -> dict[str, Any]:
     recorded = ledger.get(plan.execution)
     if recorded and recorded.status == SWITCHED:  # this execution's own switch: a retried step
-        return _result(recorded.changes, "switched")
+        return _result(recorded.changes, "switched", recorded.extra.get("switched_at"))
     if recorded and recorded.status == ROLLED_BACK:
         raise CutoverConflict(f"the cutover of {plan.execution} was rolled back: nothing switched again")
     restore_point = plan.restore_time.isoformat() if plan.restore_time else None
@@ -169,21 +139,30 @@ def cutover(
         status, indexes = tables.status(change.new)
         if status != "ACTIVE" or any(s != "ACTIVE" for s in indexes.values()):
             raise CutoverConflict(f"{change.new} is not ACTIVE: nothing switched", table=change.logical)
-    ledger.put(plan.execution, PENDING, changes, restore_point=restore_point)
+    switched_at = recorded.extra.get("switched_at") if recorded else None
+    switched_at = switched_at or datetime.now(UTC).isoformat()
+    ledger.put(
+        plan.execution, PENDING, changes, restore_point=restore_point, extra={"switched_at": switched_at}
+    )
+    _record(records, changes, plan.execution, switching=True)
     try:
         for change in changes:
             if current[change.parameter] != change.new:
                 pointers.put(change.parameter, change.new)
     except Exception as exc:
         detail = _undo(changes, pointers)
+        _record_actual(records, changes, pointers, plan.execution)
         message = f"pointer switch failed: {error_code(exc.__cause__ or exc)}; {detail}"
         try:
             ledger.put(plan.execution, FAILED, changes, restore_point=restore_point, extra={"error": message})
         except Exception:  # the record stays PENDING: a rollback still reads every pointer's state
             message += " (the cutover record still says PENDING)"
         raise CutoverFailed(message) from exc
-    ledger.put(plan.execution, SWITCHED, changes, restore_point=restore_point)
-    return _result(changes, "switched")
+    ledger.put(
+        plan.execution, SWITCHED, changes, restore_point=restore_point, extra={"switched_at": switched_at}
+    )
+    _record(records, changes, plan.execution)
+    return _result(changes, "switched", switched_at)
 
 
 def _planned_changes(plan: Plan, registry: TableRegistry) -> list[PointerChange]:
@@ -209,7 +188,7 @@ def _undo(changes: list[PointerChange], pointers: Pointers) -> str:
     for change in changes:
         try:
             if pointers.get(change.parameter) == change.new:
-                pointers.put_back(change)
+                put_back(pointers, change)
         except Exception as exc:  # report, keep undoing the others
             stuck.append(f"{change.logical} ({error_code(exc.__cause__ or exc)})")
     if stuck:
@@ -218,7 +197,12 @@ def _undo(changes: list[PointerChange], pointers: Pointers) -> str:
 
 
 def rollback(
-    plan: Plan, registry: TableRegistry, ledger: CutoverLedger, pointers: Pointers
+    plan: Plan,
+    registry: TableRegistry,
+    ledger: CutoverLedger,
+    pointers: Pointers,
+    *,
+    records: PointerRecords | None = None,
 ) -> dict[str, Any]:
     """Put back the pointers a restore execution switched, whatever state its cutover left them in
     (switched, half switched, failed mid-undo): pointer by pointer, safe to repeat."""
@@ -243,8 +227,10 @@ def rollback(
             table=foreign[0].logical,
         )
     switched = [c for c in changes if not _is_previous(c, current[c.parameter])]
+    _record(records, switched, plan.execution, back=True, switching=True)
     for change in switched:
-        pointers.put_back(change)
+        put_back(pointers, change)
+    _record(records, changes, plan.execution, back=True)
     if recorded.status != ROLLED_BACK or switched:  # the first rollback to finish is recorded
         ledger.put(
             plan.rollback_of,
@@ -259,16 +245,35 @@ def rollback(
     return {**_result(changes, status), "put_back": [c.logical for c in switched]}
 
 
-def _result(changes: list[PointerChange], status: str) -> dict[str, Any]:
-    return {"status": status, "pointers": [asdict(c) for c in changes]}
+def _result(changes: list[PointerChange], status: str, switched_at: str | None = None) -> dict[str, Any]:
+    return {"status": status, "pointers": [asdict(c) for c in changes], "switched_at": switched_at}
 
 
-def publish_pointers(settings: Settings, pointers: Pointers) -> list[str]:
-    """Give every protected table its live-table pointer (the table itself) if it has none yet,
-    so applications can always read one. Existing pointers, e.g. after a cutover, stay as they
-    are. Returns the parameters created."""
-    return [
-        settings.live_table_parameter(logical)
-        for logical in settings.protected_tables
-        if pointers.create_if_missing(settings.live_table_parameter(logical), logical)
-    ]
+def _record(
+    records: PointerRecords | None,
+    changes: list[PointerChange],
+    execution: str,
+    *,
+    back: bool = False,
+    switching: bool = False,
+) -> None:
+    """What each pointer must hold (pointers.py): the new table after a cutover, what existed before
+    after a rollback; while switching, either value is expected."""
+    if records is None:
+        return
+    for c in changes:
+        target, other = (_before(c), c.new) if back else (c.new, _before(c))
+        records.put(PointerRecord(c.logical, target, execution, switching_from=other, switching=switching))
+
+
+def _record_actual(
+    records: PointerRecords | None, changes: list[PointerChange], pointers: Pointers, execution: str
+) -> None:
+    """After a failed switch, record each pointer as it really is (put back, or still switched)."""
+    if records is None:
+        return
+    for c in changes:
+        # best effort: a pointer left unrecorded is reported by the publish as unexpected
+        with contextlib.suppress(Exception):
+            value = pointers.get(c.parameter)
+            records.put(PointerRecord(c.logical, value if value is not None else _before(c), execution))

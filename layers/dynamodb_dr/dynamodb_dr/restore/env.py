@@ -17,6 +17,7 @@ from dynamodb_dr.restore.estimate import Rehearsed
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.ownership import TargetReservations
 from dynamodb_dr.restore.plan import PlanContext
+from dynamodb_dr.restore.pointers import PointerRecords
 from dynamodb_dr.restore.resume import PlanStore, Resumable
 from dynamodb_dr.restore.table_settings import TableSettings
 from dynamodb_dr.restore.tables import RestoreTables
@@ -99,6 +100,12 @@ class StepEnv:
             resumable = Resumable(
                 self.plans, self.reservations, self._execution_status(state_machine_arn), cutover_status
             )
+        records = PointerRecords(self.clients.client("dynamodb"), self.settings.state_table)
+
+        def recorded_pointer(logical: str) -> str | None:
+            record = records.get(logical)
+            return record.value if record else None
+
         return PlanContext(
             settings=self.settings,
             registry=self.registry,
@@ -106,6 +113,7 @@ class StepEnv:
             limit_hours=self.settings.restore_time_limit_hours,
             rehearsed=rehearsed,
             resumable=resumable,
+            recorded_pointer=recorded_pointer,
         )
 
     def _execution_status(self, state_machine_arn: str) -> Callable[[str], str | None]:

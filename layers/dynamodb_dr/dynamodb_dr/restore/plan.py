@@ -53,6 +53,8 @@ class PlanContext:
     limit_hours: int = DEFAULT_LIMIT_HOURS
     rehearsed: Callable[[str], Rehearsed | None] = field(default=lambda logical: None)
     resumable: Resumable | None = None  # what a resume request checks (resume.py)
+    # What each live-table pointer must hold (pointers.py): a missing pointer is never guessed.
+    recorded_pointer: Callable[[str], str | None] = field(default=lambda logical: None)
 
 
 def build_plan(raw: Any, *, execution: str, started_at: datetime, context: PlanContext) -> Plan:
@@ -79,6 +81,13 @@ def build_plan(raw: Any, *, execution: str, started_at: datetime, context: PlanC
             live = registry.resolve(entry.logical)
         except TableNotProtected as exc:
             raise RestoreRequestInvalid(str(exc), table=entry.logical) from exc
+        recorded = None if live.pointer_exists else context.recorded_pointer(entry.logical)
+        if recorded not in {None, entry.logical}:
+            raise RestoreRequestInvalid(
+                f"the live-table pointer of {entry.logical} is missing and its record says {recorded}: "
+                "the pointer publish puts it back within 5 minutes; nothing is restored from a guess",
+                table=entry.logical,
+            )
         source = tables.describe(live.live_table)
         window = tables.restorable_window(live.live_table)
         if window is None:

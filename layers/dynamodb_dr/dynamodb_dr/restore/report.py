@@ -82,10 +82,15 @@ def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
     figures = {t["logical"]: t for t in (state.get("validation") or {}).get("tables", [])}
     catch_up = state.get("catch_up") or {"status": "off"}
     switched = cutover.get("status") in {"switched", "already-switched"}
+    problems = _after_cutover_problems(state) if switched else []
+    outcome = "cut over" if switched else "restored and validated, not cut over"
     return {
         "execution": plan.execution,
         "mode": "restore",
-        "outcome": "cut over" if switched else "restored and validated, not cut over",
+        "outcome": "; ".join([outcome, *problems]),
+        "problems": problems,
+        "fence": state.get("fence"),
+        "carried_over": state.get("carried_over"),
         "restore_point": plan.restore_time.isoformat(),
         # Changes after the restore point are not in the restored tables (unless caught up).
         "rpo_achieved_seconds": round((plan.started_at - plan.restore_time).total_seconds(), 3),
@@ -110,6 +115,18 @@ def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
+def _after_cutover_problems(state: dict[str, Any]) -> list[str]:
+    """What went wrong after the pointers moved (each step's Catch left its error in the state)."""
+    problems = []
+    for key, what in (("fence", "old tables not fenced"), ("carried_over", "late writes not carried over")):
+        error = (state.get(key) or {}).get("Error")
+        if error:
+            problems.append(f"{what} ({excerpt(str(error), 80)})")
+    if ((state.get("carried_over") or {}).get("detail") or {}).get("fenced") is False:
+        problems.append("late writes carried over up to the report, not to a fence")
+    return problems
+
+
 def report(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """The final report. Failing to send it does not undo or fail what happened (a cutover is
     done): the report says so and the handler counts it (RestoreNotificationFailures)."""
@@ -120,7 +137,11 @@ def report(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     except DynamoDbDrError as exc:
         result["notified"] = False
         result["notify_error"] = f"{exc.code}: {excerpt(str(exc), 300)}"
-        result["outcome"] += "; reporting failed"
+        if result["mode"] == "rollback" or result["outcome"].startswith("cut over"):
+            result["outcome"] += "; reporting failed"
+            result["problems"] = [*result.get("problems", []), "reporting failed"]
+        else:
+            raise  # nothing moved: a failed run's notice is sent by the failure path
     return result
 
 

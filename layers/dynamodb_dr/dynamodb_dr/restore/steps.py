@@ -18,6 +18,7 @@ from dynamodb_dr.core.errors import (
 from dynamodb_dr.restore import checksum, validate
 from dynamodb_dr.restore.archive_check import archive_sample
 from dynamodb_dr.restore.env import StepEnv, plan_of
+from dynamodb_dr.restore.fence import carry_over
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.notify import notify
 from dynamodb_dr.restore.plan import build_plan
@@ -224,3 +225,43 @@ def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         report = replay(request, store, env.clients.client("dynamodb"), live)
         reports.append({"logical": t.logical, **asdict(report)})
     return {"status": "replayed", "detail": {"until": until.isoformat(), "tables": reports}}
+
+
+def carry_over_writes(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """After the cutover and the fence: the writes the old tables received since the pointers
+    switched (since the restore point when catch_up ran) are replayed into the restored tables."""
+    event = event.get("state") or {}
+    plan = plan_of(event)
+    assert plan.restore_time
+    if not env.archive_bucket:
+        return {"status": "skipped", "detail": "no archive bucket configured (ARCHIVE_BUCKET)"}
+    switched_at = _moment((event.get("cutover") or {}).get("switched_at")) or datetime.now(UTC)
+    fence = event.get("fence") or {}
+    fenced_at = _moment(fence.get("fenced_at")) or datetime.now(UTC)  # not fenced: up to now
+    catch = event.get("catch_up") or {}
+    caught_up_to = (
+        _moment((catch.get("detail") or {}).get("until")) if catch.get("status") == "replayed" else None
+    )
+    store = ArchiveStore(env.clients.client("s3"), env.archive_bucket)
+    tables = [
+        asdict(
+            carry_over(
+                store,
+                env.clients.client("dynamodb"),
+                logical=t.logical,
+                source=t.source,
+                target=t.target,
+                restore_point=plan.restore_time,
+                since=caught_up_to or switched_at,
+                fenced_at=fenced_at,
+            )
+        )
+        for t in plan.tables
+    ]
+    return {"status": "carried-over", "fenced": "fenced_at" in fence, "tables": tables}
+
+
+def _moment(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
