@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dynamodb_dr.core.errors import RestoreRequestInvalid
-from dynamodb_dr.restore.estimate import Rehearsed, estimate, rto_alert_seconds
+from dynamodb_dr.restore.durations import Rehearsed, estimate_durations, rto_alert_seconds
+from dynamodb_dr.restore.estimate import ValidationEstimate
 from dynamodb_dr.restore.models import PollPlan
 from dynamodb_dr.restore.plan import parse_request, poll_plan
 
@@ -42,28 +43,57 @@ def test_a_fixed_30_second_poll_would_have_overflowed_the_history() -> None:
     assert checks * EVENTS_PER_POLL > HISTORY_LIMIT
 
 
+def no_history(logical: str) -> None:
+    return None
+
+
+def _validation(seconds: int, *logicals: str) -> ValidationEstimate:
+    from dynamodb_dr.restore.estimate import TableEstimate as Scan
+
+    tables = tuple(
+        Scan(logical=n, size_bytes=0, item_count=0, segments=1, read_bytes_per_second=1, seconds=seconds)
+        for n in logicals
+    )
+    return ValidationEstimate(tables=tables, seconds=seconds)
+
+
 def test_size_estimate_without_rehearsals_and_the_rto_verdict() -> None:
-    small = estimate([("customers", 10 * 1024**2)], segments=4, rto_minutes=60, rehearsed=lambda _: None)
+    small = estimate_durations(
+        [("customers", 10 * 1024**2)],
+        validation=_validation(20, "customers"),
+        rto_minutes=60,
+        rehearsed=lambda _: None,
+    )
     assert small.restore_seconds == 20 * 60 + 1  # 20 minutes + a minute per GB
+    assert small.validation_seconds == 20
     assert small.fits_rto and small.tables[0].basis.startswith("size")
-    big = estimate([("orders", 200 * 1024**3)], segments=4, rto_minutes=60, rehearsed=lambda _: None)
+    big = estimate_durations(
+        [("orders", 200 * 1024**3)],
+        validation=_validation(4000, "orders"),
+        rto_minutes=60,
+        rehearsed=lambda _: None,
+    )
     assert big.restore_seconds == 20 * 60 + 200 * 60
-    assert big.validation_seconds > 3000  # 200 GB at 4 segments x 4 MB/s
     assert not big.fits_rto
-    assert rto_alert_seconds(big) == 0, "a plan that cannot fit alerts at the first check"
+    assert rto_alert_seconds(big) == 0, "a plan whose validation alone outlasts the RTO alerts at once"
 
 
 def test_a_rehearsal_replaces_the_size_assumption_and_the_slowest_table_counts() -> None:
     known = {"orders": Rehearsed(5400.0, "20261101T040000Z")}
-    result = estimate(
-        [("customers", 1024), ("orders", 1024)], segments=2, rto_minutes=60, rehearsed=known.get
+    result = estimate_durations(
+        [("customers", 1024), ("orders", 1024)],
+        validation=_validation(30, "customers", "orders"),
+        rto_minutes=60,
+        rehearsed=known.get,
     )
     assert result.restore_seconds == 5400 and not result.fits_rto
     assert result.tables[1].basis.startswith("rehearsal 20261101T040000Z")
 
 
 def test_the_hard_limit_comes_from_the_request_or_the_stack() -> None:
-    plan_estimate = estimate([("t", 0)], segments=1, rto_minutes=60, rehearsed=lambda _: None)
+    plan_estimate = estimate_durations(
+        [("t", 0)], validation=_validation(60, "t"), rto_minutes=60, rehearsed=lambda _: None
+    )
     assert poll_plan(plan_estimate, None, 24).limit_seconds == 24 * 3600
     assert poll_plan(plan_estimate, 90, 24).limit_seconds == 90 * 60
     # the RTO minus the validation estimate minus the finishing steps

@@ -13,7 +13,7 @@ from dynamodb_dr.core.state_table import put_if_absent
 from dynamodb_dr.posture.rto_history import RtoHistoryStore, latest_measured
 from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.cutover import CutoverLedger
-from dynamodb_dr.restore.estimate import Rehearsed
+from dynamodb_dr.restore.durations import Rehearsed
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.ownership import TargetReservations
 from dynamodb_dr.restore.plan import PlanContext

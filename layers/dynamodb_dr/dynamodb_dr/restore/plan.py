@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from dynamodb_dr.core.config import Settings, _short, resolve_policies
 from dynamodb_dr.core.errors import RestoreRequestInvalid, TableNotProtected
 from dynamodb_dr.core.registry import TableRegistry
-from dynamodb_dr.restore.estimate import Rehearsed, estimate, rto_alert_seconds
-from dynamodb_dr.restore.models import Estimate, Plan, PlannedTable, PollPlan, RestoreRequest
+from dynamodb_dr.restore.durations import Rehearsed, estimate_durations, rto_alert_seconds
+from dynamodb_dr.restore.estimate import estimate
+from dynamodb_dr.restore.models import MAX_SEGMENTS, Estimate, Plan, PlannedTable, PollPlan, RestoreRequest
 from dynamodb_dr.restore.tables import RestoreTables
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def build_plan(raw: Any, *, execution: str, started_at: datetime, context: PlanC
     planned: list[PlannedTable] = []
     sizes: list[tuple[str, int | None]] = []
     windows = []
+    sources: dict[str, dict[str, Any]] = {}
     for entry in request.tables:
         try:
             live = registry.resolve(entry.logical)
@@ -89,6 +91,7 @@ def build_plan(raw: Any, *, execution: str, started_at: datetime, context: PlanC
                 table=entry.logical,
             )
         source = tables.describe(live.live_table)
+        sources[entry.logical] = source
         window = tables.restorable_window(live.live_table)
         if window is None:
             raise RestoreRequestInvalid(
@@ -117,9 +120,10 @@ def build_plan(raw: Any, *, execution: str, started_at: datetime, context: PlanC
                 table=logical,
             )
     rto = min(policies[t.logical].rto_minutes for t in planned)
-    expected = estimate(
-        sizes, segments=request.validation.segments, rto_minutes=rto, rehearsed=context.rehearsed
+    validation = estimate(
+        sources, requested_segments=request.validation.segments, max_segments=MAX_SEGMENTS, rto_minutes=rto
     )
+    expected = estimate_durations(sizes, validation=validation, rto_minutes=rto, rehearsed=context.rehearsed)
     return Plan(
         mode="restore",
         execution=execution,
@@ -133,5 +137,6 @@ def build_plan(raw: Any, *, execution: str, started_at: datetime, context: PlanC
         validation=request.validation,
         poll=poll_plan(expected, request.restore_timeout_minutes, context.limit_hours),
         rto_minutes=rto,
+        validation_estimate=validation,
         estimate=expected,
     )

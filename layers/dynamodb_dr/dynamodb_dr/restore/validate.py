@@ -19,12 +19,17 @@ from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.tables import RestoreTables
 
 
+def segment_count(plan: Plan, logical: str) -> int:
+    """The request's explicit `validation.segments`, else the plan's, sized from the table's size."""
+    return plan.validation.segments or plan.validation_estimate.segments_of(logical) or 1
+
+
 def segments(plan: Plan) -> list[dict[str, Any]]:
     """One Map item per (table, segment)."""
-    total = plan.validation.segments
     return [
         {"logical": t.logical, "table": t.target, "segment": s, "total": total}
         for t in plan.tables
+        for total in [segment_count(plan, t.logical)]
         for s in range(total)
     ]
 
@@ -109,12 +114,13 @@ def evaluate(
             sum(r.progress.pages for r in mine),
             indexes,
         )
+        planned_segments = segment_count(plan, planned.logical)
         scanned = sorted(
-            r.segment.segment for r in mine if r.progress.done and r.segment.total == thresholds.segments
+            r.segment.segment for r in mine if r.progress.done and r.segment.total == planned_segments
         )
-        if scanned != list(range(thresholds.segments)):
+        if scanned != list(range(planned_segments)):
             table.problems.append(
-                f"scanned {len(set(scanned))} of {thresholds.segments} segments completely"
+                f"scanned {len(set(scanned))} of {planned_segments} segments completely"
                 + (f" ({malformed} segment results missing or malformed)" if malformed else "")
             )
         if status != "ACTIVE":
