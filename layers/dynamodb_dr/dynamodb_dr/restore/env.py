@@ -13,6 +13,7 @@ from dynamodb_dr.core.state_table import put_if_absent
 from dynamodb_dr.posture.rto_history import RtoHistoryStore, latest_measured
 from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.cutover import CutoverLedger
+from dynamodb_dr.restore.disposal import Disposal
 from dynamodb_dr.restore.durations import Rehearsed
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.ownership import TargetReservations
@@ -71,6 +72,11 @@ class StepEnv:
     @property
     def registry(self) -> TableRegistry:
         return TableRegistry(self.settings, self.clients.client("ssm"))
+
+    @property
+    def disposal(self) -> Disposal:
+        c = self.clients.client
+        return Disposal(c("dynamodb"), c("cloudwatch"), c("application-autoscaling"))
 
     @property
     def table_settings(self) -> TableSettings:

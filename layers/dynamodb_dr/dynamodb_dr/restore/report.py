@@ -217,8 +217,15 @@ def _clean(env: StepEnv, plan: Plan, logical: str, target: str) -> dict[str, str
             return {"table": target, "action": "none", "reason": "it is the live table"}
         status, _ = tables.status(target)
         if plan.on_failure == "delete" and status != "CREATING":
-            tables.delete(target)
-            return {"table": target, "action": "deleted"}
+            disposed = env.disposal.dispose(target)  # with the alarms and targets copied for it
+            return {
+                "table": target,
+                "action": "deleted",
+                "reason": (
+                    f"with {len(disposed.alarms)} alarm copies and "
+                    f"{len(disposed.scalable_targets)} scalable targets made for it"
+                ),
+            }
         tables.tag(target, {TAG_STATUS: "FAILED"})
         reason = "tagged restore-status=FAILED"
         if plan.on_failure == "delete":

@@ -22,6 +22,7 @@ from dynamodb_dr.restore.fence import carry_over
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.notify import notify
 from dynamodb_dr.restore.plan import build_plan
+from dynamodb_dr.restore.table_settings import SIDE_EFFECTS
 from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE
 
 
@@ -122,13 +123,14 @@ def reapply_settings(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     settings = env.table_settings
     out = []
     for t in plan.tables:
-        results = settings.reapply(t.source, t.target)
+        results = settings.reapply(t.source, t.target, skip=_skipped(plan))
         out.append(
             {
                 "logical": t.logical,
                 "target": t.target,
                 "applied": [r.setting for r in results if r.status == "applied"],
                 "not_reapplied": [asdict(r) for r in results if r.status in {"failed", "not-verifiable"}],
+                "skipped": [r.setting for r in results if r.status == "skipped"],
             }
         )
     return {"tables": out}
@@ -139,7 +141,7 @@ def diff_settings(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     settings = env.table_settings
     remaining, accepted = {}, {}
     for t in plan.tables:
-        diff = settings.diff(t.source, t.target)
+        diff = settings.diff(t.source, t.target, skip=_skipped(plan))
         blocking = {k: v for k, v in diff.items() if k not in plan.accept_setting_differences}
         if blocking:
             remaining[t.logical] = blocking
@@ -149,6 +151,11 @@ def diff_settings(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         summary = {logical: sorted(d) for logical, d in remaining.items()}
         raise SettingsDiffRemaining(f"restored tables still differ from their sources: {summary}")
     return {"accepted_differences": accepted}
+
+
+def _skipped(plan: Plan) -> frozenset[str]:
+    """A run that never cuts over applies no setting with effects outside the restored table."""
+    return SIDE_EFFECTS if plan.cutover == "none" else frozenset()
 
 
 def plan_validation(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:

@@ -23,21 +23,40 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "SettingResult", "TableSettings", "Unknown"]
 
 
+# Settings whose copy acts outside the restored table (pages on-call, feeds production streams,
+# registers quota-bound targets, grants access, costs money): applied only when the restored table
+# may become live. A run that never cuts over (a rehearsal) applies only what it measures.
+SIDE_EFFECTS = frozenset(
+    {
+        "alarms",
+        "kinesis_destinations",
+        "autoscaling",
+        "contributor_insights",
+        "resource_policy",
+        "pitr",
+        "deletion_protection",
+    }
+)
+
+
 @dataclass(frozen=True)
 class SettingResult:
     setting: str
-    status: str  # applied | unchanged | failed | not-verifiable
+    status: str  # applied | unchanged | failed | not-verifiable | skipped
     detail: str = ""
 
 
 class TableSettings(SettingReaders):
     """Reads, re-applies and compares one table's settings through injected boto3 clients."""
 
-    def reapply(self, source: str, target: str) -> list[SettingResult]:
-        """Make `target` match `source` setting by setting; returns what happened to each."""
+    def reapply(self, source: str, target: str, *, skip: frozenset[str] = frozenset()) -> list[SettingResult]:
+        """Make `target` match `source` setting by setting (except `skip`); what happened to each."""
         before_source, before_target = self.read(source), self.read(target)
         results: list[SettingResult] = []
         for name in SETTING_NAMES:
+            if name in skip:
+                results.append(SettingResult(name, "skipped", "not applied: this run never cuts over"))
+                continue
             wanted, current = before_source[name], before_target[name]
             if isinstance(wanted, Unknown):
                 results.append(
@@ -62,13 +81,15 @@ class TableSettings(SettingReaders):
             results.append(SettingResult(name, "applied"))
         return results
 
-    def diff(self, source: str, target: str) -> dict[str, dict[str, Any]]:
+    def diff(
+        self, source: str, target: str, *, skip: frozenset[str] = frozenset()
+    ) -> dict[str, dict[str, Any]]:
         """Settings whose values still differ (Unknown on the source is not a difference)."""
         left, right = self.read(source), self.read(target)
         return {
             name: {"source": _jsonable(left[name]), "restored": _jsonable(right[name])}
             for name in SETTING_NAMES
-            if not isinstance(left[name], Unknown) and left[name] != right[name]
+            if name not in skip and not isinstance(left[name], Unknown) and left[name] != right[name]
         }
 
     def _apply_pitr(self, source: str, target: str, wanted: dict[str, Any]) -> None:
