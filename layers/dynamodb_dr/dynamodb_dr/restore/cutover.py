@@ -70,6 +70,25 @@ class CutoverLedger:
             extra={k: v["S"] for k, v in item.items() if k not in fixed and "S" in v},
         )
 
+    def all(self) -> list[CutoverRecord]:
+        """Every recorded cutover (a scan of the state table: the clean-up reads it, rarely)."""
+        records = []
+        pages = self._ddb.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :cutover",
+            ExpressionAttributeValues={":cutover": {"S": "CUTOVER"}},
+        )
+        with aws_errors():
+            for page in pages:
+                for item in page.get("Items", []):
+                    records.append(
+                        CutoverRecord(
+                            status=item["status"]["S"],
+                            changes=[PointerChange(**c) for c in json.loads(item["changes"]["S"])],
+                        )
+                    )
+        return records
+
     def put(
         self,
         execution: str,
