@@ -195,3 +195,10 @@ class TickImplausible(InvalidInput):
     """A schedule tick's time is implausible (in the future): nothing is done for it."""
 
     code = "TickImplausible"
+
+
+class StreamReadersExceeded(DynamoDbDrError):
+    """A table's stream already has the two readers AWS advises per shard: adding the archiver
+    would throttle them all, so it is not added (and the run alarms)."""
+
+    code = "StreamReadersExceeded"

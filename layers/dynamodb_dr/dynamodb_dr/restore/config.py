@@ -16,6 +16,8 @@ class RestoreSettings(StackSettings):
 
     restore_topic_arn: str | None = Field(default=None, pattern=r"^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
     archive_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # The tool's own stream reader, not counted among a table's other stream consumers.
+    cdc_archiver_function: str | None = Field(default=None, max_length=140)
     # Hard limit of the wait for DynamoDB's restores (a request may set its own).
     restore_time_limit_hours: int = Field(default=24, ge=1, le=168)
 

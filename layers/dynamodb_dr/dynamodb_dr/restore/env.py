@@ -81,7 +81,10 @@ class StepEnv:
     @property
     def table_settings(self) -> TableSettings:
         c = self.clients.client
-        return TableSettings(c("dynamodb"), c("application-autoscaling"), c("cloudwatch"))
+        own = (self.settings.cdc_archiver_function,) if self.settings.cdc_archiver_function else ()
+        return TableSettings(
+            c("dynamodb"), c("application-autoscaling"), c("cloudwatch"), c("lambda"), own_readers=own
+        )
 
     def planning(self, state_machine_arn: str | None) -> PlanContext:
         history = RtoHistoryStore(self.clients.client("dynamodb"), self.settings.state_table)

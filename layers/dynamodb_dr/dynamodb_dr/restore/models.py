@@ -30,6 +30,12 @@ SETTING_NAMES = (
     "resource_policy",
     "kinesis_destinations",
     "alarms",
+    # What a restore does not carry over and the tool cannot re-create: checked before cutover.
+    "stream_consumers",
+    "replicas",
+    # Re-created by the tool (restore override, then UpdateTable).
+    "on_demand_throughput",
+    "warm_throughput",
 )
 
 

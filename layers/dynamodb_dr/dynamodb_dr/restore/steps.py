@@ -22,7 +22,7 @@ from dynamodb_dr.restore.fence import carry_over
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.notify import notify
 from dynamodb_dr.restore.plan import build_plan
-from dynamodb_dr.restore.table_settings import SIDE_EFFECTS
+from dynamodb_dr.restore.table_settings import NOT_CARRIED_OVER, SIDE_EFFECTS
 from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE
 
 
@@ -154,8 +154,9 @@ def diff_settings(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def _skipped(plan: Plan) -> frozenset[str]:
-    """A run that never cuts over applies no setting with effects outside the restored table."""
-    return SIDE_EFFECTS if plan.cutover == "none" else frozenset()
+    """A run that never cuts over applies no setting with effects outside the restored table, and
+    only reports what a restore does not carry over (nothing would be switched anyway)."""
+    return SIDE_EFFECTS | NOT_CARRIED_OVER if plan.cutover == "none" else frozenset()
 
 
 def plan_validation(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:

@@ -150,6 +150,8 @@ def restore_overrides(source: dict[str, Any]) -> dict[str, Any]:
             "ReadCapacityUnits": throughput.get("ReadCapacityUnits", 1),
             "WriteCapacityUnits": throughput.get("WriteCapacityUnits", 1),
         }
+    if billing == "PAY_PER_REQUEST" and source.get("OnDemandThroughput"):
+        overrides["OnDemandThroughputOverride"] = source["OnDemandThroughput"]
     gsis = [_index(i, billing) for i in source.get("GlobalSecondaryIndexes", [])]
     if gsis:
         overrides["GlobalSecondaryIndexOverride"] = gsis
@@ -172,6 +174,8 @@ def _index(index: dict[str, Any], billing: str | None) -> dict[str, Any]:
         "KeySchema": index["KeySchema"],
         "Projection": index["Projection"],
     }
+    if billing == "PAY_PER_REQUEST" and index.get("OnDemandThroughput"):
+        result["OnDemandThroughput"] = index["OnDemandThroughput"]
     if billing == "PROVISIONED":
         throughput = index.get("ProvisionedThroughput", {})
         result["ProvisionedThroughput"] = {
