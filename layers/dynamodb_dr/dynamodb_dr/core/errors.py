@@ -184,6 +184,18 @@ class RehearsalRunFailed(DynamoDbDrError):
     code = "RehearsalRunFailed"
 
 
+class ExportManifestMismatch(RebuildFailed):
+    """An export's data does not match its manifest (file missing or extra, MD5, item count)."""
+
+    code = "ExportManifestMismatch"
+
+
+class CdcCoverageIncomplete(RebuildFailed):
+    """The CDC archive does not provably cover the window up to the requested time."""
+
+    code = "CdcCoverageIncomplete"
+
+
 class BackupClaimHeld(DynamoDbDrError):
     """Another attempt of the same schedule tick holds its backup claim longer than this
     invocation may run: the tick has no backup yet (a later attempt takes the claim over)."""
