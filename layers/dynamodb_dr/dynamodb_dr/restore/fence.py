@@ -132,11 +132,14 @@ def carry_over(
     first write in the window (compared by canonical digest); otherwise the restored table changed
     that key itself, or the two had already diverged, and the key is reported, not overwritten.
     """
-    window = list(read_changes(store, logical, min(restore_point, since), fenced_at))
-    old = dedupe(c for c in window if c.source_table == source and c.approximate_creation > since)
+    # Stream times are whole seconds on AWS: the second of `since` is included (a write in it that
+    # came before `since` is applied only if the restored table still holds its before-image).
+    start = since.replace(microsecond=0)
+    window = list(read_changes(store, logical, min(restore_point, start), fenced_at))
+    old = dedupe(c for c in window if c.source_table == source and c.approximate_creation >= start)
     result = CarriedOver(logical, source, target, since.isoformat(), fenced_at.isoformat(), changes=len(old))
     result.not_carried_before = sum(
-        1 for c in window if c.source_table == source and restore_point < c.approximate_creation <= since
+        1 for c in window if c.source_table == source and restore_point < c.approximate_creation < start
     )
     first: dict[str, Change] = {}
     for change in old:  # dedupe() sorted them per key
