@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
         "--input", type=Path, help="restore request JSON file (e.g. events/restore-latest.json)"
     )
     source.add_argument("--table", action="append", help="logical table to restore (repeatable)")
+    source.add_argument(
+        "--resume",
+        metavar="EXECUTION",
+        help="finish a failed or timed-out restore on the tables it restored (no second restore)",
+    )
     when = start.add_mutually_exclusive_group()
     when.add_argument("--time", help="restore point, ISO 8601 with timezone (e.g. 2026-11-26T09:59:00Z)")
     when.add_argument("--latest", action="store_true", help="restore to the latest restorable time")
@@ -62,6 +67,8 @@ def register(subparsers: Any) -> None:
 
 def request_from_args(args: argparse.Namespace, out: Output) -> dict[str, Any]:
     request: dict[str, Any]
+    if getattr(args, "resume", None):
+        return {"resume": {"execution": args.resume}, "cutover": args.cutover or DEFAULT_CUTOVER}
     if args.input:
         try:
             loaded = json.loads(args.input.read_text())
