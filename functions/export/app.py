@@ -19,6 +19,7 @@ from dynamodb_dr.core.observability import emit_table_metrics
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.exports.api import ChainIndex, DynamoExports, Notifier
 from dynamodb_dr.exports.chain import ExportChainStore
+from dynamodb_dr.exports.expiry import ExportTagger
 from dynamodb_dr.exports.schedule import (
     ExportDependencies,
     ExportRunReport,
@@ -45,6 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         store=ExportChainStore(dynamodb, settings.state_table),
         index=ChainIndex(lambda: clients.client("s3"), settings.export_bucket, settings.export_prefix),
         notifier=Notifier(lambda: clients.client("sns"), settings.export_topic_arn),
+        tagger=ExportTagger(lambda: clients.client("s3"), settings.export_bucket),
     )
     report = run_exports(tick, settings, deps)
     _publish(report, settings)

@@ -262,3 +262,40 @@ def test_backup_limit_exceeded_is_reported_per_table(emulator, customers, monkey
     payload, errored = run(emulator, stack, tick())
     assert not errored, payload
     assert len(ours(emulator, "orders", day=0)) == 1
+
+
+def test_the_first_backup_of_each_month_is_kept_longer(emulator, stack):
+    set_policy(
+        emulator,
+        stack,
+        json.dumps(
+            {
+                "tables": {
+                    "customers": {
+                        "backup_retention_days": 14,
+                        "min_backups_kept": 1,
+                        "monthly_backup_retention_days": 75,
+                    }
+                }
+            }
+        ),
+    )
+    days = list(range(-70, 41, 7))  # weekly, from 110 days ago to today
+    for day in days:
+        payload, errored = run(emulator, stack, tick(day))
+        assert not errored, payload
+    now = datetime.now(UTC)
+    when = {day: DAY0 + timedelta(days=day) for day in days}
+    first_of_month = {
+        min(d for d in days if when[d].strftime("%Y%m") == when[day].strftime("%Y%m")) for day in days
+    }
+    expected = {
+        day
+        for day in days
+        if now - when[day] < timedelta(days=14)
+        or (day in first_of_month and now - when[day] < timedelta(days=75))
+    }
+    kept = {day for day in days if ours(emulator, day=day)}
+    assert kept == expected
+    assert len(expected) > 3  # the monthly tier kept backups beyond the 14 days
+    assert any(now - when[day] > timedelta(days=30) for day in kept)

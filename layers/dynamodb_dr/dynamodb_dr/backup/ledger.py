@@ -203,8 +203,9 @@ class BackupLedger:
             {":deleted": {"S": DELETED}, ":at": {"S": _iso(when)}},
         )
 
-    def created_backups(self, logical_name: str) -> list[BackupRecord]:
-        """This tool's live backups of one logical table, oldest first."""
+    def created_backups(self, logical_name: str, *, with_deleted: bool = False) -> list[BackupRecord]:
+        """This tool's live backups of one logical table, oldest first (`with_deleted`: and the
+        ones it has deleted since)."""
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
@@ -215,7 +216,8 @@ class BackupLedger:
         with aws_errors(table=logical_name):
             for page in pages:
                 records.extend(_record(item) for item in page.get("Items", []))
-        return [r for r in records if r.status == CREATED and r.backup_arn]
+        wanted = {CREATED, DELETED} if with_deleted else {CREATED}
+        return [r for r in records if r.status in wanted and r.backup_arn]
 
 
 def _record(item: dict[str, Any]) -> BackupRecord:

@@ -154,7 +154,8 @@ def _take_backup(
 def _prune(
     result: TableBackupResult, tick: ScheduleTick, policy: TablePolicy, deps: BackupDependencies
 ) -> None:
-    """Delete this tool's backups past retention, always keeping the newest `min_backups_kept`.
+    """Delete this tool's backups past retention, always keeping the newest `min_backups_kept`
+    and, for `monthly_backup_retention_days`, the first backup of each calendar month.
 
     Only backups recorded in the ledger are candidates, and only while AWS still lists them as
     AVAILABLE under the same name: a backup someone else made is never touched.
@@ -166,16 +167,29 @@ def _prune(
     available = sorted((r for r in ours if _is_available(r, listed)), key=lambda r: r.tick, reverse=True)
     # Age is measured against the current time, never the tick's (run_backups refuses future ticks).
     cutoff = deps.clock.now() - timedelta(days=policy.backup_retention_days)
+    monthly_cutoff = deps.clock.now() - timedelta(days=policy.monthly_backup_retention_days)
+    firsts = set[str]()
+    if policy.monthly_backup_retention_days:  # over every backup ever made, so the keeper is stable
+        firsts = _first_of_each_month(deps.ledger.created_backups(result.logical_name, with_deleted=True))
     keep, candidates = available[: policy.min_backups_kept], available[policy.min_backups_kept :]
     result.kept = len(keep)
     for record in candidates:
-        if _tick_time(record) >= cutoff:
+        age = _tick_time(record)
+        if age >= cutoff or (record.tick in firsts and age >= monthly_cutoff):
             result.kept += 1
             continue
         assert record.backup_arn
         deps.dynamo.delete_backup(record.backup_arn)
         deps.ledger.record_deleted(result.logical_name, record.tick, deps.clock.now())
         result.deleted.append(record.backup_name)
+
+
+def _first_of_each_month(records: list[BackupRecord]) -> set[str]:
+    """Ticks of the first backup of each calendar month (UTC)."""
+    firsts: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: r.tick):
+        firsts.setdefault(record.tick[:6], record.tick)  # ticks are %Y%m%dT%H%M%SZ
+    return set(firsts.values())
 
 
 def _is_available(record: BackupRecord, listed: dict[str, BackupSummary]) -> bool:

@@ -36,6 +36,8 @@ class TablePolicy(BaseModel):
     backups_enabled: bool = True
     backup_retention_days: int = Field(default=35, ge=1, le=3650)
     min_backups_kept: int = Field(default=3, ge=1, le=1000)
+    # The first backup of each calendar month is kept this long (0: no monthly tier).
+    monthly_backup_retention_days: int = Field(default=0, ge=0, le=3650)
     rpo_minutes: int = Field(default=15, ge=1, le=10080)
     rto_minutes: int = Field(default=60, ge=1, le=10080)
     # Keep a global-table replica in this region (None: no replica guard).

@@ -56,6 +56,7 @@ class ExportRecord(BaseModel):
     ended_at: AwareDatetime | None = None
     failure: str | None = None
     table_schema: dict[str, Any] | None = None  # FULL only: what a rebuild needs to create the table
+    expiry_marked_at: AwareDatetime | None = None  # objects tagged for expiry (exports/expiry.py)
 
     @property
     def sk(self) -> str:

@@ -14,6 +14,7 @@ from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.exports.api import ChainIndex, DynamoExports, Notifier
 from dynamodb_dr.exports.chain import ExportChainStore
+from dynamodb_dr.exports.expiry import ExportTagger
 
 MIN_WINDOW = timedelta(minutes=15)
 MAX_WINDOW = timedelta(hours=24)
@@ -31,6 +32,8 @@ class ExportSettings(StackSettings):
     export_prefix: str = "exports"
     export_kms_key_id: str | None = None
     export_topic_arn: str | None = None
+    # Exports no restore point within this many days needs are tagged for expiry (0: kept forever).
+    export_retention_days: int = Field(default=0, ge=0, le=3650)
 
     @field_validator("export_prefix", mode="before")
     @classmethod
@@ -51,6 +54,7 @@ class ExportDependencies:
     store: ExportChainStore
     index: ChainIndex
     notifier: Notifier
+    tagger: ExportTagger | None = None  # chain-aware expiry (exports/expiry.py); None: never expire
 
 
 @dataclass
@@ -65,6 +69,7 @@ class TableExportResult:
     in_progress: list[str] = field(default_factory=list)
     failed_exports: list[str] = field(default_factory=list)
     age_minutes: dict[str, float] = field(default_factory=dict)  # FULL / INCREMENTAL
+    expired: list[str] = field(default_factory=list)  # exports tagged for expiry this run
     errors: list[str] = field(default_factory=list)
 
     @property

@@ -10,14 +10,19 @@ Every tick (either schedule) first follows the table's in-flight exports to COMP
 - export-incremental: the window [next_from, tick] clamped to 24 h; windows under 15 min wait
   for a later tick; skipped while the previous incremental is still running. The chain only
   advances when an incremental COMPLETES, so a failed window is simply exported again.
+
+An export-full tick also tags the exports no restore point within ExportRetentionDays needs, so
+the bucket's lifecycle rule expires them (chain-aware expiry, exports/expiry.py).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected
 from dynamodb_dr.exports.chain import ChainConflict
+from dynamodb_dr.exports.expiry import mark_expired
 from dynamodb_dr.exports.models import (
     ExportDependencies,
     ExportRunReport,
@@ -62,8 +67,28 @@ def _process(
             result.errors.append(f"ExportChainError: chain of {logical} kept changing concurrently")
     except DynamoDbDrError as exc:
         result.errors.append(f"{exc.code}: {exc}")
+    _expire(result, tick, config, deps)
     _ages(result, tick, deps)
     return result
+
+
+def _expire(
+    result: TableExportResult, tick: ExportTick, config: ExportSettings, deps: ExportDependencies
+) -> None:
+    if tick.task != "export-full" or not config.export_retention_days or deps.tagger is None:
+        return
+    try:
+        expiry = mark_expired(
+            result.logical_name,
+            now=min(datetime.now(UTC), tick.scheduled_time),  # a tick dated ahead expires nothing early
+            retention_days=config.export_retention_days,
+            store=deps.store,
+            tagger=deps.tagger,
+            index_key=deps.index.key,
+        )
+        result.expired = expiry.marked
+    except DynamoDbDrError as exc:
+        result.errors.append(f"{exc.code}: export expiry: {exc}")
 
 
 def _ages(result: TableExportResult, tick: ExportTick, deps: ExportDependencies) -> None:
