@@ -29,6 +29,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any], StepEnv], dict[str, Any]]] = {
     "plan_validation": steps.plan_validation,
     "scan_segment": steps.scan_segment,
     "compare": steps.compare,
+    "erase": steps.erase,
     "catch_up": steps.catch_up,
     "carry_over": steps.carry_over_writes,
     "request_approval": report.request_approval,

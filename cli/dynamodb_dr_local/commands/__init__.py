@@ -10,4 +10,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "tick",
     "cleanup",
+    "erase",
+    "cost",
 )

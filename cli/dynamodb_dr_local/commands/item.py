@@ -7,8 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dynamodb_dr.cdc.erasure import load_erasures
+from dynamodb_dr.cdc.model import key_id_of
 from dynamodb_dr.cdc.replay import item_history, restore_item, state_at
 from dynamodb_dr_local.commands.cdc_common import (
+    StackContext,
     add_stack_arguments,
     parse_key,
     parse_time,
@@ -72,6 +75,20 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_erased(
+    context: StackContext, table: str, key: dict[str, Any], at: datetime, exists: bool
+) -> None:
+    """An erased key's state from before its erasure is never written back (cdc/erasure.py)."""
+    wanted = key_id_of(key)
+    for erasure in load_erasures(context.clients.client("s3"), context.bucket, table):
+        if exists and erasure.key_id == wanted and at <= erasure.erased_at:
+            raise CliError(
+                f"this key was erased at {erasure.erased_at.isoformat()} (dynamodb-dr erase): its state "
+                "from before then is not brought back",
+                name="KeyErased",
+            )
+
+
 def _restore(args: argparse.Namespace) -> int:
     out = Output(json_mode=args.json)
     context = stack_context(args)
@@ -82,6 +99,7 @@ def _restore(args: argparse.Namespace) -> int:
     start = args.start or args.at - DEFAULT_LOOKBACK
     history = item_history(context.store(), args.table, args.key, start, datetime.now(UTC))
     state = state_at(history, args.at)
+    _refuse_erased(context, args.table, args.key, args.at, state.exists)
     summary = {
         "target": target,
         "at": args.at.isoformat(),

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dynamodb_dr.cdc.erasure import load_erasures
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr_local.commands.cdc_common import (
     add_stack_arguments,
@@ -61,8 +62,14 @@ def _run(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         out.progress(f"replay: {done:,}/{total:,} keys written", final=done >= total)
 
+    erasures = load_erasures(context.clients.client("s3"), context.bucket, args.table)
     report = replay(
-        request, context.store(), context.clients.client("dynamodb"), context.live, progress=progress
+        request,
+        context.store(),
+        context.clients.client("dynamodb"),
+        context.live,
+        progress=progress,
+        erasures=erasures,
     )
     fields = asdict(report)
     out.result(fields, lambda: key_values(list(fields.items()), indent=""))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dynamodb_dr.cdc.archive import STREAM_TIME_RESOLUTION, ArchiveScan, ArchiveStore, read_changes
+from dynamodb_dr.cdc.erasure import Erasure, erased_before
 from dynamodb_dr.cdc.model import Change, dedupe, key_id_of
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
@@ -85,6 +86,7 @@ class ReplayReport:
     deletes: int = 0
     batches: int = 0
     retries: int = 0
+    erased: int = 0  # keys on the erasure list whose last change predates the erasure: deleted
 
 
 def guard_target(target: str, protected_live: Mapping[str, str], *, force: bool) -> None:
@@ -105,6 +107,22 @@ def final_ops(changes: Iterable[Change]) -> list[KeyOp]:
     for change in dedupe(changes):
         last[change.key_id] = change  # dedupe() sorted them: later overwrites earlier
     return [_op(change) for change in last.values()]
+
+
+def erase_ops(ops: list[KeyOp], erasures: Sequence[Erasure]) -> tuple[list[KeyOp], int]:
+    """A key's last change made at or before its erasure becomes a delete (cdc/erasure.py)."""
+    erased = erased_before(erasures)
+    if not erased:
+        return ops, 0
+    out, count = [], 0
+    for op in ops:
+        when = erased.get(op.change.key_id)
+        if when is not None and op.change.approximate_creation <= when:
+            out.append(KeyOp(op.keys, None, op.change))
+            count += 1
+        else:
+            out.append(op)
+    return out, count
 
 
 def _op(change: Change) -> KeyOp:
@@ -164,6 +182,7 @@ def replay(
     *,
     progress: Callable[[int, int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    erasures: Sequence[Erasure] = (),
 ) -> ReplayReport:
     guard_target(request.target, protected_live, force=request.force)
     report = ReplayReport(table=request.table, target=request.target, dry_run=request.dry_run)
@@ -176,7 +195,7 @@ def replay(
     )
     report.changes_not_live = scan.not_live
     report.newest_change = max((c.approximate_creation for c in changes), default=None)
-    ops = final_ops(changes)
+    ops, report.erased = erase_ops(final_ops(changes), erasures)
     report.duplicates = len(changes) - len(dedupe(changes))
     report.keys = len(ops)
     report.deletes = sum(1 for op in ops if op.item is None)

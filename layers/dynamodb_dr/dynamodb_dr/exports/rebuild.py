@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dynamodb_dr.cdc.archive import ArchiveStore, whole_second
+from dynamodb_dr.cdc.erasure import Erasure, ErasureStore, apply_erasures
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
 from dynamodb_dr.cdc.timeline import read_timeline
 from dynamodb_dr.core.aws import aws_errors, error_code, translate
@@ -76,6 +77,7 @@ class RebuildReport:
     puts: int = 0
     deletes: int = 0
     cdc: str = "not used"
+    erased: int = 0  # keys on the erasure list deleted (their export or archive copy predates it)
     partial: bool = False  # accepted short of the requested time (--accept-partial)
     items: int = 0
     seconds: float = 0.0
@@ -159,7 +161,11 @@ def _run(ctx: _Context, plan: RebuildPlan) -> None:
             f"{puts} puts, {deletes} deletes"
         )
     report.exports_reached = plan.reached.isoformat()
-    reached = _cdc(ctx, plan.reached) if plan.reached < request.at else plan.reached
+    # The exports' data reflects plan.reached: keys erased after that go, then the CDC replay
+    # (which turns an erased key's earlier changes into deletes) brings it up to `at`.
+    erasures = ErasureStore(ctx.s3, request.bucket).entries(request.table)
+    report.erased = apply_erasures(dynamodb, request.target, erasures, as_of=plan.reached).deleted
+    reached = _cdc(ctx, plan.reached, erasures) if plan.reached < request.at else plan.reached
     report.reached = reached.isoformat()
     report.items = _count(dynamodb, request.target)
 
@@ -271,14 +277,16 @@ def _apply(
     return puts, deletes
 
 
-def _cdc(ctx: _Context, reached: datetime) -> datetime:
+def _cdc(ctx: _Context, reached: datetime, erasures: list[Erasure]) -> datetime:
     """Bring the table from the last export to the requested time with the CDC archive, if available."""
     request, report = ctx.request, ctx.report
     if not request.cdc:
         report.cdc = "disabled"
         return reached
     replay_request = ReplayRequest(table=request.table, start=reached, end=request.at, target=request.target)
-    result = replay(replay_request, ArchiveStore(ctx.s3, request.bucket), ctx.dynamodb, {})
+    store = ArchiveStore(ctx.s3, request.bucket)
+    result = replay(replay_request, store, ctx.dynamodb, {}, erasures=erasures)
+    report.erased += result.erased
     report.cdc = f"{result.changes_in_window} changes, {result.puts} puts, {result.deletes} deletes"
     report.puts, report.deletes = report.puts + result.puts, report.deletes + result.deletes
     ctx.progress(f"CDC archive {reached.isoformat()} .. {request.at.isoformat()}: {report.cdc}")

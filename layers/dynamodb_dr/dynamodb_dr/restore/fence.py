@@ -12,13 +12,15 @@ itself since the switch (it is live: its write wins), and reported.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
+from dynamodb_dr.cdc.erasure import Erasure
 from dynamodb_dr.cdc.model import Change, dedupe
-from dynamodb_dr.cdc.replay import BATCH_LIMIT, BatchWriter, final_ops
+from dynamodb_dr.cdc.replay import BATCH_LIMIT, BatchWriter, erase_ops, final_ops
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.restore.checksum import item_digest
@@ -125,6 +127,7 @@ def carry_over(
     restore_point: datetime,
     since: datetime,
     fenced_at: datetime,
+    erasures: Sequence[Erasure] = (),
 ) -> CarriedOver:
     """Replay the old table's archived writes in (since, fenced_at] into the restored table.
 
@@ -144,7 +147,7 @@ def carry_over(
     first: dict[str, Change] = {}
     for change in old:  # dedupe() sorted them per key
         first.setdefault(change.key_id, change)
-    ops = final_ops(old)
+    ops, _ = erase_ops(final_ops(old), erasures)  # erased keys stay erased (cdc/erasure.py)
     result.keys = len(ops)
     todo = [op for op in ops if _unchanged(dynamodb, target, first[op.change.key_id])]
     result.skipped_newer_in_target = len(ops) - len(todo)

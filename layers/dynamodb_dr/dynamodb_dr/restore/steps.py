@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.erasure import Erasure, apply_erasures, load_erasures
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr.core.errors import (
     DynamoDbDrError,
@@ -213,6 +214,25 @@ def _archive_check(plan: Plan, env: StepEnv) -> Callable[[str, str], dict[str, A
     return check
 
 
+def _erasures(env: StepEnv, logical: str) -> list[Erasure]:
+    return load_erasures(env.clients.client("s3"), env.archive_bucket, logical)
+
+
+def erase(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """Apply the erasure list to the restored tables: keys erased after the restore point are
+    deleted (their restored copy predates the erasure). Runs after validation, before any cutover;
+    the catch-up and carry-over replays keep them erased (cdc/erasure.py)."""
+    plan = plan_of(event)
+    assert plan.restore_time
+    dynamodb = env.clients.client("dynamodb")
+    reports = [
+        apply_erasures(dynamodb, t.target, _erasures(env, t.logical), as_of=plan.restore_time).as_dict()
+        | {"logical": t.logical}
+        for t in plan.tables
+    ]
+    return {"tables": reports}
+
+
 def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """Replay the CDC archive's changes after the restore point into the restored tables.
 
@@ -230,7 +250,8 @@ def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     reports = []
     for t in plan.tables:
         request = ReplayRequest(table=t.logical, start=plan.restore_time, end=until, target=t.target)
-        report = replay(request, store, env.clients.client("dynamodb"), live)
+        erasures = _erasures(env, t.logical)
+        report = replay(request, store, env.clients.client("dynamodb"), live, erasures=erasures)
         reports.append({"logical": t.logical, **asdict(report)})
     return {"status": "replayed", "detail": {"until": until.isoformat(), "tables": reports}}
 
@@ -262,6 +283,7 @@ def carry_over_writes(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
                 restore_point=plan.restore_time,
                 since=caught_up_to or switched_at,
                 fenced_at=fenced_at,
+                erasures=_erasures(env, t.logical),
             )
         )
         for t in plan.tables

@@ -1,0 +1,126 @@
+"""Remove erased keys' history from the CDC archive, where Object Lock allows.
+
+Every archive object of the table that holds a change of an erased key is rewritten without those
+changes (a conditional overwrite of the version read), then every older version of that object is
+deleted. An object left empty is deleted. A version under Object Lock retention cannot be deleted:
+COMPLIANCE mode refuses everyone until the retention date; GOVERNANCE mode refuses unless the
+caller may bypass it and asks to (`bypass_governance`). Those versions are reported with their
+retention date and leave with the lifecycle after it. Run with the operator's credentials: no tool
+role may delete archive objects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dynamodb_dr.cdc.model import CDC_PREFIX, ArchiveObject, read_object
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.errors import DynamoDbDrError
+
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PurgeReport:
+    table: str
+    objects_read: int = 0
+    objects_rewritten: int = 0
+    changes_removed: int = 0
+    versions_deleted: int = 0
+    versions_locked: int = 0  # older versions Object Lock keeps (still hold the erased keys)
+    locked_until: str | None = None  # the latest retention date among them
+    lock_errors: list[str] = field(default_factory=list)
+
+
+def purge_history(
+    s3: S3Client, bucket: str, table: str, key_ids: Collection[str], *, bypass_governance: bool = False
+) -> PurgeReport:
+    report = PurgeReport(table)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{CDC_PREFIX}/table={table}/")
+    with aws_errors(table=table):
+        keys = [
+            o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".jsonl.gz")
+        ]
+    for key in keys:
+        report.objects_read += 1
+        with aws_errors(table=table):
+            response = s3.get_object(Bucket=bucket, Key=key)
+            body, etag = response["Body"].read(), response["ETag"]
+        changes = read_object(body, key)
+        kept = tuple(c for c in changes if c.key_id not in key_ids)
+        if len(kept) == len(changes):
+            continue
+        report.changes_removed += len(changes) - len(kept)
+        with aws_errors(table=table):
+            if kept:
+                new_version = s3.put_object(
+                    Bucket=bucket,
+                    Key=key,
+                    Body=ArchiveObject(key, kept, 0).body(),
+                    ContentType="application/x-ndjson",
+                    Metadata={"records": str(len(kept))},
+                    IfMatch=etag,
+                ).get("VersionId")
+            else:
+                new_version = None  # nothing left: every version goes
+        report.objects_rewritten += 1
+        _delete_older_versions(s3, bucket, key, keep=new_version, report=report, bypass=bypass_governance)
+    logger.info(
+        "erased keys purged from the archive",
+        extra={"table": table, "objects": report.objects_rewritten, "locked": report.versions_locked},
+    )
+    return report
+
+
+def _delete_older_versions(
+    s3: S3Client, bucket: str, key: str, *, keep: str | None, report: PurgeReport, bypass: bool
+) -> None:
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+    with aws_errors():
+        versions = [
+            v
+            for page in pages
+            for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            if v["Key"] == key and v.get("VersionId") != keep
+        ]
+    for version in versions:
+        version_id = version.get("VersionId")
+        if not version_id:
+            continue
+        try:
+            with aws_errors():
+                if bypass:
+                    s3.delete_object(
+                        Bucket=bucket, Key=key, VersionId=version_id, BypassGovernanceRetention=True
+                    )
+                else:
+                    s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+            report.versions_deleted += 1
+        except DynamoDbDrError as exc:
+            code = error_code(exc.__cause__ or exc)
+            if code not in ("AccessDenied", "InvalidRequest", "ObjectLocked"):
+                raise
+            report.versions_locked += 1
+            until = _retain_until(s3, bucket, key, version_id)
+            if until and (report.locked_until is None or until > report.locked_until):
+                report.locked_until = until
+            if len(report.lock_errors) < 5:
+                report.lock_errors.append(f"{key} version {version_id}: {code}")
+
+
+def _retain_until(s3: S3Client, bucket: str, key: str, version_id: str) -> str | None:
+    """The version's Object Lock retention date (HeadObject: it answers where GetObjectRetention
+    needs its own permission)."""
+    try:
+        with aws_errors():
+            head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+    except DynamoDbDrError:
+        return None
+    until = head.get("ObjectLockRetainUntilDate")
+    return until.isoformat() if until else None
