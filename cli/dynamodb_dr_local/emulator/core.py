@@ -87,6 +87,9 @@ class Patches:
         fast_items.install(self._set)  # backups rely on pitr's copy-on-write updates
         StateMachineHooks(self._set).install()
         install_unimplemented_as_errors(self._set)  # an error response, not an HTML 500 page
+        from dynamodb_dr_local.emulator import replication
+
+        replication.install(self._set)  # S3 replication, also into another emulated account
 
     def uninstall(self) -> None:
         while self._saved:

@@ -38,6 +38,7 @@ BUCKET_SETTINGS = frozenset(
         "PublicAccessBlockConfiguration",
         "OwnershipControls",
         "LifecycleConfiguration",
+        "ReplicationConfiguration",
     }
 )
 
@@ -193,7 +194,29 @@ def _apply_bucket(s3: Any, bucket: str, logical_id: str, properties: Mapping[str
             Bucket=bucket, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in lifecycle["Rules"]]}
         )
         applied.append(f"{logical_id}: lifecycle")
+    replication = properties.get("ReplicationConfiguration")
+    if replication and replication.get("Rules"):
+        s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration=_replication(replication))
+        applied.append(f"{logical_id}: replication")
     return applied
+
+
+def _replication(configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation's ReplicationConfiguration -> the S3 API's (emulator/replication.py runs it)."""
+    rules = []
+    for rule in configuration["Rules"]:
+        api = {key: value for key, value in rule.items() if key != "Id"}
+        if "Id" in rule:
+            api["ID"] = rule["Id"]
+        if "Priority" in api:
+            api["Priority"] = int(api["Priority"])
+        destination = dict(api.get("Destination", {}))
+        encryption = destination.pop("EncryptionConfiguration", None)
+        if encryption:
+            destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": encryption["ReplicaKmsKeyID"]}
+        api["Destination"] = destination
+        rules.append(api)
+    return {"Role": configuration["Role"], "Rules": rules}
 
 
 def _bool(value: Any) -> bool:
@@ -202,11 +225,12 @@ def _bool(value: Any) -> bool:
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     """CloudFormation's lifecycle rule shape -> the S3 API's."""
-    api: dict[str, Any] = {
-        "ID": rule.get("Id", ""),
-        "Status": rule["Status"],
-        "Filter": {"Prefix": rule.get("Prefix", "")},
-    }
+    api: dict[str, Any] = {"ID": rule.get("Id", ""), "Status": rule["Status"]}
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters", [])]
+    if tags:
+        api["Filter"] = {"And": {"Prefix": rule.get("Prefix", ""), "Tags": tags}}
+    else:
+        api["Filter"] = {"Prefix": rule.get("Prefix", "")}
     if "ExpirationInDays" in rule:
         api["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
     if "NoncurrentVersionExpiration" in rule:

@@ -99,6 +99,7 @@ def build_report(state: dict[str, Any], now: datetime) -> dict[str, Any]:
         "cutover_mode": plan.cutover,
         "cutover": cutover or {"status": "not-switched"},
         "catch_up": catch_up,
+        "erasure": state.get("erasure"),  # the erasure list applied to the restored tables
         "tables": [
             {
                 "logical": t.logical,
