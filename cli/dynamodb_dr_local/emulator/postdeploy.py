@@ -77,6 +77,10 @@ def install_moto_conditional_deny_fix() -> None:
     context of the emulator's requests (HTTPS: `aws:SecureTransport` is "true"); as in IAM, a
     statement whose conditions do not hold does not apply. Unknown operators keep moto's
     behaviour. Process-wide and idempotent; Allow statements are unchanged.
+
+    A Deny conditioned on the caller (`aws:PrincipalArn`, e.g. "only the tool's and the reader
+    roles read the archive") does not apply here: the emulator has one identity playing every
+    role, the functions' and the operator's alike. tests/template checks those statements.
     """
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
@@ -94,6 +98,8 @@ def install_moto_conditional_deny_fix() -> None:
         statement = self._statement
         conditions = statement.get("Condition")
         if statement.get("Effect") == "Deny" and isinstance(conditions, dict):
+            if any(key.lower() == "aws:principalarn" for entries in conditions.values() for key in entries):
+                return PermissionResult.NEUTRAL
             incoming = {k.lower(): v for k, v in (incoming_condition_values or {}).items()}
             context = {**REQUEST_CONTEXT, **incoming}
             results = [
