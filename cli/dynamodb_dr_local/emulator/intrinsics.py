@@ -180,6 +180,8 @@ def emulator_intrinsics(
                 return f"{resources[logical_id]}.s3.amazonaws.com"
         if types.get(logical_id) == "AWS::KMS::Key" and attribute == "Arn":
             return f"arn:aws:kms:{region}:{account_id}:key/{resources[logical_id]}"
+        if types.get(logical_id) == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{account_id}:role/{resources[logical_id]}"  # roles here have no path
         raise UnsupportedIntrinsic(f"Fn::GetAtt {logical_id}.{attribute} is not resolved after deploy")
 
     pseudo = {
