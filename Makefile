@@ -63,7 +63,7 @@ pytest: venv tools
 	CHECKOV=$(abspath $(CHECKOV)) $(VENV)/bin/pytest -n 2 --dist loadgroup
 
 template-checks: venv tools
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml docs/cross-account/vault.yaml
 	$(SAM) validate --lint --template template.yaml
 
 build: tools
