@@ -122,7 +122,17 @@ def test_retention_prunes_only_old_tool_backups_and_keeps_the_newest(emulator, s
     set_policy(
         emulator,
         stack,
-        json.dumps({"tables": {"customers": {"backup_retention_days": 3, "min_backups_kept": 2}}}),
+        json.dumps(
+            {
+                "tables": {
+                    "customers": {
+                        "backup_retention_days": 3,
+                        "min_backups_kept": 2,
+                        "monthly_backup_retention_days": 0,
+                    }
+                }
+            }
+        ),
     )
     ddb = emulator.clients.client("dynamodb")
     by_hand = ddb.create_backup(TableName="customers", BackupName="before-migration")["BackupDetails"][
@@ -144,7 +154,17 @@ def test_min_backups_kept_wins_over_retention(emulator, stack):
     set_policy(
         emulator,
         stack,
-        json.dumps({"tables": {"customers": {"backup_retention_days": 1, "min_backups_kept": 3}}}),
+        json.dumps(
+            {
+                "tables": {
+                    "customers": {
+                        "backup_retention_days": 1,
+                        "min_backups_kept": 3,
+                        "monthly_backup_retention_days": 0,
+                    }
+                }
+            }
+        ),
     )
     for day in (0, 10, 20, 30):
         run(emulator, stack, tick(day))

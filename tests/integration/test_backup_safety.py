@@ -51,7 +51,17 @@ def test_a_persons_backup_made_between_attempts_is_never_adopted_nor_pruned(
     set_policy(
         emulator,
         stack,
-        json.dumps({"tables": {"customers": {"backup_retention_days": 1, "min_backups_kept": 1}}}),
+        json.dumps(
+            {
+                "tables": {
+                    "customers": {
+                        "backup_retention_days": 1,
+                        "min_backups_kept": 1,
+                        "monthly_backup_retention_days": 0,
+                    }
+                }
+            }
+        ),
     )
     for day in (10, 20, 39):
         payload, errored = run(emulator, stack, tick(day))
@@ -118,7 +128,17 @@ def test_a_future_tick_is_refused_and_prunes_nothing(
     set_policy(
         emulator,
         stack,
-        json.dumps({"tables": {"customers": {"backup_retention_days": 3, "min_backups_kept": 1}}}),
+        json.dumps(
+            {
+                "tables": {
+                    "customers": {
+                        "backup_retention_days": 3,
+                        "min_backups_kept": 1,
+                        "monthly_backup_retention_days": 0,
+                    }
+                }
+            }
+        ),
     )
     for day in (38, 39, 40):  # within retention of today
         assert not run(emulator, stack, tick(day))[1]
@@ -134,7 +154,17 @@ def test_retention_ages_backups_by_the_current_time(emulator: Emulator, stack: D
     set_policy(
         emulator,
         stack,
-        json.dumps({"tables": {"customers": {"backup_retention_days": 3, "min_backups_kept": 1}}}),
+        json.dumps(
+            {
+                "tables": {
+                    "customers": {
+                        "backup_retention_days": 3,
+                        "min_backups_kept": 1,
+                        "monthly_backup_retention_days": 0,
+                    }
+                }
+            }
+        ),
     )
     for day in (30, 36, 38, 39):
         assert not run(emulator, stack, tick(day))[1]

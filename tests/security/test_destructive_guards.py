@@ -51,7 +51,9 @@ def test_backup_runs_never_delete_backups_a_person_made(
     request: pytest.FixtureRequest, emulator: Emulator, customers: str, case: str
 ) -> None:
     dynamodb = emulator.clients.client("dynamodb")
-    stack = deploy(emulator, customers, BackupRetentionDays="1", MinBackupsKept="1")
+    stack = deploy(
+        emulator, customers, BackupRetentionDays="1", MinBackupsKept="1", MonthlyBackupRetentionDays="0"
+    )
     name = HUMAN_BACKUPS.get(case) or f"ddbdr-{customers}-{_tick_id(0)}"
     if case == "named like one of our backups":  # made after our backup of that tick
         assert not invoke(emulator, stack.physical("BackupFunction"), tick_event(day(0)))[1]
@@ -77,7 +79,9 @@ def test_backup_runs_never_delete_or_overwrite_tables(emulator: Emulator, custom
     items = load_customers(emulator.clients.session_resource("dynamodb").Table(customers), 50)
     create_customers_table(dynamodb, f"{customers}-dr-20261101")  # someone's earlier restore
     create_customers_table(dynamodb, "unrelated")
-    stack = deploy(emulator, customers, BackupRetentionDays="1", MinBackupsKept="1")
+    stack = deploy(
+        emulator, customers, BackupRetentionDays="1", MinBackupsKept="1", MonthlyBackupRetentionDays="0"
+    )
     state_table = stack.physical("StateTable")
     tables_before = set(dynamodb.list_tables()["TableNames"])
     contents_before = {t: scan_all(emulator, t) for t in tables_before - {state_table}}

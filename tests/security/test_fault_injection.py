@@ -85,7 +85,13 @@ def test_access_denied_on_one_table_fails_that_table_only_and_deletes_nothing(
     request: pytest.FixtureRequest, emulator: Emulator, customers: str
 ) -> None:
     create_customers_table(emulator.clients.client("dynamodb"), "orders")
-    stack = deploy(emulator, "customers,orders", BackupRetentionDays="1", MinBackupsKept="1")
+    stack = deploy(
+        emulator,
+        "customers,orders",
+        BackupRetentionDays="1",
+        MinBackupsKept="1",
+        MonthlyBackupRetentionDays="0",
+    )
     for n in range(3):
         _, errored = _run(emulator, stack, n)
         assert not errored
@@ -109,7 +115,9 @@ def test_access_denied_on_one_table_fails_that_table_only_and_deletes_nothing(
 def test_persistent_5xx_on_delete_backup_keeps_backups_and_reports_failure(
     request: pytest.FixtureRequest, emulator: Emulator, customers: str
 ) -> None:
-    stack = deploy(emulator, "customers", BackupRetentionDays="1", MinBackupsKept="1")
+    stack = deploy(
+        emulator, "customers", BackupRetentionDays="1", MinBackupsKept="1", MonthlyBackupRetentionDays="0"
+    )
     for n in range(2):
         assert not _run(emulator, stack, n)[1]
     before = len(_ours(emulator, customers))  # ages count from now: day 0 is already pruned

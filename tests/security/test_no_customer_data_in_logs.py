@@ -153,7 +153,14 @@ def _drive_backup(emulator: Emulator, stack: DeployedStack) -> int:
 def test_no_attribute_value_appears_in_any_log_line(
     request: pytest.FixtureRequest, emulator: Emulator, populated: list[dict[str, Any]]
 ) -> None:
-    stack = deploy(emulator, "customers,ghost", LogLevel="DEBUG", BackupRetentionDays="1", MinBackupsKept="1")
+    stack = deploy(
+        emulator,
+        "customers,ghost",
+        LogLevel="DEBUG",
+        BackupRetentionDays="1",
+        MinBackupsKept="1",
+        MonthlyBackupRetentionDays="0",
+    )
     _write_after_deploy(emulator)
     logical_of = {physical: logical for logical, physical in stack.resources.items()}
     stream_consumers = sorted(

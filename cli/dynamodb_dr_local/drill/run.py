@@ -100,6 +100,7 @@ def _run(  # noqa: PLR0917 - one drill's context, passed once
             "ProtectedTables": TABLE,
             "BackupRetentionDays": str(options.retention_days),
             "MinBackupsKept": str(options.min_backups_kept),
+            "MonthlyBackupRetentionDays": "0",  # the drill shows the daily retention window
             "RpoMinutes": str(options.rpo_minutes),
             "RtoMinutes": str(options.rto_minutes),
         }
