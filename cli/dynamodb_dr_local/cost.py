@@ -63,7 +63,10 @@ class Usage:
     cdc_batch: int = 1000  # CdcBatchSize: stream records per S3 object, at most
     cdc_window_seconds: int = 5  # CdcBatchingWindowSeconds: at least one object per window
     rehearsals_per_month: float = 1  # RehearsalSchedule: monthly
-    metrics: int = 30  # per-table metric series (posture, backups, exports, CDC)
+    # Per-table metric series sent all month (CloudWatch prorates by the hour a series is sent):
+    # the posture check's 15 (every 5 minutes) and the archiver's CdcRecordsArchived. Backups,
+    # exports and rehearsals send per-table values only when they run or something happens.
+    metrics: int = 16
     lambda_gb_seconds: float = 1500.0  # scheduled invocations for one table, per month
 
     @property
@@ -297,7 +300,7 @@ FORMULA = {
     "rehearsal restore": "rehearsals a month x (S x restore_gb + S x 131,072 reads x read_million / 1e6)",
     "Lambda": "(1,500 GB-s + objects x 0.25 GB-s) x lambda_gb_second "
     "+ (objects + 30,000) x lambda_million / 1e6",
-    "CloudWatch metrics": "per-table metric series x metric_month",
+    "CloudWatch metrics": "per-table metric series sent all month (16) x metric_month",
     "replication transfer": "GB written a month x replication_gb (only with ArchiveReplicaBucketArn)",
 }
 

@@ -64,13 +64,21 @@ def _publish(report: BackupRunReport, settings: BackupSettings) -> None:
             settings.metrics_namespace,
             metrics.service or "dynamodb-dr",
             result.logical_name,
+            # BackupFailures and BackupsKept on every run (alarms and the dashboard read them); the
+            # event counters only when something happened: a series costs while it is sent.
             {
-                "BackupsCreated": 1 if result.backup == "created" else 0,
-                "BackupsDeleted": len(result.deleted),
-                "BackupsKept": result.kept,
                 "BackupFailures": 0 if result.ok else 1,
-                "PitrRepaired": 1 if result.pitr == "repaired" else 0,
-                "PitrDisabled": 1 if result.pitr == "disabled" else 0,
-                "DrReplicaAdded": 1 if result.replica == "added" else 0,
+                "BackupsKept": result.kept,
+                **{
+                    name: value
+                    for name, value in {
+                        "BackupsCreated": 1 if result.backup == "created" else 0,
+                        "BackupsDeleted": len(result.deleted),
+                        "PitrRepaired": 1 if result.pitr == "repaired" else 0,
+                        "PitrDisabled": 1 if result.pitr == "disabled" else 0,
+                        "DrReplicaAdded": 1 if result.replica == "added" else 0,
+                    }.items()
+                    if value
+                },
             },
         )

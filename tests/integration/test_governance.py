@@ -58,6 +58,18 @@ def test_exports_expire_only_when_no_restore_point_in_retention_needs_them(
             assert keys, record.sk
             assert all(_tagged(sim, k) == (record.sk in marked) for k in keys), record.sk
 
+        # Per-table metric series only for what happened (the posture check sends the ages).
+        exporter = stack.physical("ExportFunction")
+        runs = [i for i in emulator.router.invocations if i.function_name == exporter]
+        assert len(runs) > 10
+        per_table = [
+            json.loads(line)
+            for i in runs
+            for line in i.logs.splitlines()
+            if '"_aws"' in line and '"Table"' in line
+        ]
+        assert per_table == []  # no failures, no gaps: nothing per table
+
         # What the lifecycle rule does with them: tagged objects expire, nothing else.
         rules = emulator.clients.client("s3").get_bucket_lifecycle_configuration(Bucket=sim.bucket)["Rules"]
         rule = next(r for r in rules if r["ID"] == "ExpireExportsNoRestorePointNeeds")
