@@ -17,7 +17,7 @@ from dynamodb_dr.cdc.follow import MappingSettings, StreamFollower
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import ConfigurationError, StreamFollowFailed
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, with_fleet
 
 logger = Logger()
 tracer = Tracer()
@@ -31,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = Settings.from_env(os.environ)
     mapping = _mapping_settings(os.environ)
     clients = warm_clients(os.environ)
+    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
     follower = StreamFollower(
         settings.protected_tables,
         TableRegistry(settings, clients.client("ssm")),

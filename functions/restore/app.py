@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import InvalidInput
+from dynamodb_dr.core.registry import with_fleet
 from dynamodb_dr.restore import report, steps
 
 logger = Logger()
@@ -42,9 +43,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
         raise InvalidInput(f"unknown restore action {action!r}; known: {sorted(ACTIONS)}")
+    clients = warm_clients(os.environ)
     env = steps.StepEnv(
-        settings=Settings.from_env(os.environ),
-        clients=warm_clients(os.environ),
+        # The named tables and every table tagged for the stack (re-read at most once a minute).
+        settings=with_fleet(Settings.from_env(os.environ), clients, max_age_seconds=60),
+        clients=clients,
         remaining_ms=context.get_remaining_time_in_millis,
         topic_arn=os.environ.get("RESTORE_TOPIC_ARN"),
         archive_bucket=os.environ.get("ARCHIVE_BUCKET"),

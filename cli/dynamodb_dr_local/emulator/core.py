@@ -73,11 +73,13 @@ class Patches:
         fast_dynamodb.install(self._set)  # moto's generic serializer dominates large scans
         # Point-in-time history and a moving restorable window (emulator/pitr.py).
         # CloudFormation state machines land where the ASL engine runs them (emulator/statemachines.py).
+        from dynamodb_dr_local.emulator.custom_resources import CustomResourceHooks
         from dynamodb_dr_local.emulator.pitr import PitrHooks
         from dynamodb_dr_local.emulator.statemachines import StateMachineHooks
 
         PitrHooks(self._set).install()
         StateMachineHooks(self._set).install()
+        CustomResourceHooks(self._set, router).install()  # the stack's lifecycle custom resource
 
     def uninstall(self) -> None:
         while self._saved:

@@ -74,7 +74,7 @@ def start_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     tables = env.tables
     started = []
     for t in plan.tables:
-        tags = _restore_tags(plan, t.source)
+        tags = _restore_tags(plan, t.source) | env.settings.protect_tags  # the stack's roles reach it
         started.append(
             {
                 "logical": t.logical,
@@ -101,7 +101,7 @@ def check_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     if all_active:  # tags a CREATING table may have refused
         assert plan.restore_time
         for t in plan.tables:
-            env.tables.try_tag(t.target, _restore_tags(plan, t.source))
+            env.tables.try_tag(t.target, _restore_tags(plan, t.source) | env.settings.protect_tags)
     if not all_active and attempt >= plan.poll.max_attempts:
         waited = plan.poll.max_attempts * plan.poll.interval_seconds
         raise RestoreTimedOut(f"restores not ACTIVE after {attempt} checks (~{waited} s): {statuses}")
