@@ -69,7 +69,7 @@ template-checks: venv tools
 build: tools
 	PATH="$(PY313_DIR):$$PATH" $(SAM) build --cached --parallel --template template.yaml
 
-test: lint typecheck template-checks pytest build
+test: lint typecheck template-checks build pytest
 	@echo "make test: all checks passed"
 
 drill: venv

@@ -6,15 +6,15 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.backup.ledger import BackupLedger
-from dynamodb_dr.backup.run import BackupDependencies, BackupRunReport, run_backups
+from dynamodb_dr.backup.run import BackupDependencies, BackupRunReport, BackupSettings, run_backups
 from dynamodb_dr.core.aws import warm_clients
-from dynamodb_dr.core.config import Settings, resolve_policies
+from dynamodb_dr.core.config import resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.errors import BackupRunFailed
 from dynamodb_dr.core.events import ScheduleTick
@@ -23,16 +23,14 @@ from dynamodb_dr.core.observability import emit_table_metrics
 from dynamodb_dr.core.registry import TableRegistry, with_fleet
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=ScheduleTick)
-    settings = Settings.from_env(os.environ)
+    settings = BackupSettings.from_env()
     clients = warm_clients(os.environ)
     settings = with_fleet(settings, clients)  # names + tables tagged for the stack
     if (fanned := fan_out_run(event, settings, clients, context.function_name)) is not None:
@@ -54,7 +52,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return {"tick": report.tick, "tables": [asdict(t) for t in report.tables]}
 
 
-def _publish(report: BackupRunReport, settings: Settings) -> None:
+def _publish(report: BackupRunReport, settings: BackupSettings) -> None:
     for result in report.tables:
         log = logger.info if result.ok else logger.error
         log("table protected" if result.ok else "table failed", extra={"result": asdict(result)})

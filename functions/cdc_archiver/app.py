@@ -4,6 +4,8 @@ Partial batch responses (the equivalent of Powertools' BatchProcessor for stream
 rather than record granularity): everything before the first record that could not be archived
 is durable in S3; that record is reported in `batchItemFailures`, so Lambda checkpoints before it
 and the retry resumes there. Object keys are deterministic, so a retried batch overwrites.
+Hand-written rather than Powertools' BatchProcessor: that reports single records, while the
+archive's unit of durability is an object of many records.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -25,12 +27,10 @@ from dynamodb_dr.core.observability import emit_table_metrics
 from dynamodb_dr.core.registry import TableRegistry, with_fleet
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = event.get("Records") if isinstance(event, dict) else None

@@ -6,12 +6,12 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.core.aws import AwsClients, warm_clients
+from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.errors import ExportRunFailed
@@ -29,17 +29,14 @@ from dynamodb_dr.exports.schedule import (
 )
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=ExportTick)
-    settings = Settings.from_env(os.environ)
-    config = ExportSettings.from_env(os.environ)
+    settings = ExportSettings.from_env()
     clients = warm_clients(os.environ)
     settings = with_fleet(settings, clients)  # names + tables tagged for the stack
     if (fanned := fan_out_run(event, settings, clients, context.function_name)) is not None:
@@ -50,26 +47,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dynamo=DynamoControl(dynamodb),
         exports=DynamoExports(dynamodb),
         store=ExportChainStore(dynamodb, settings.state_table),
-        index=ChainIndex(_Lazy(clients, "s3"), config.bucket, config.prefix),
-        notifier=Notifier(_Lazy(clients, "sns"), config.topic_arn),
+        index=ChainIndex(lambda: clients.client("s3"), settings.export_bucket, settings.export_prefix),
+        notifier=Notifier(lambda: clients.client("sns"), settings.export_topic_arn),
     )
-    report = run_exports(tick, settings, config, deps)
+    report = run_exports(tick, settings, deps)
     _publish(report, settings)
     if report.failed_tables:
         raise ExportRunFailed(
             f"export run {report.task} {report.tick} failed for tables {report.failed_tables}"
         )
     return {"task": report.task, "tick": report.tick, "tables": [asdict(t) for t in report.tables]}
-
-
-class _Lazy:
-    """A client created on first use: most ticks never write the index or notify."""
-
-    def __init__(self, clients: AwsClients, service: str) -> None:
-        self._clients, self._service = clients, service
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._clients.client(self._service), name)
 
 
 def _publish(report: ExportRunReport, settings: Settings) -> None:

@@ -6,18 +6,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.registry import with_fleet
 from dynamodb_dr.restore import report, steps
+from dynamodb_dr.restore.config import RestoreSettings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = {
@@ -37,7 +36,6 @@ ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = 
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
@@ -46,11 +44,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     clients = warm_clients(os.environ)
     env = steps.StepEnv(
         # The named tables and every table tagged for the stack (re-read at most once a minute).
-        settings=with_fleet(Settings.from_env(os.environ), clients, max_age_seconds=60),
+        settings=with_fleet(RestoreSettings.from_env(), clients, max_age_seconds=60),
         clients=clients,
         remaining_ms=context.get_remaining_time_in_millis,
-        topic_arn=os.environ.get("RESTORE_TOPIC_ARN"),
-        archive_bucket=os.environ.get("ARCHIVE_BUCKET"),
     )
     logger.append_keys(action=action)
     result = ACTIONS[action](event, env)

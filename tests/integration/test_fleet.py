@@ -77,3 +77,24 @@ def test_a_bad_chunk_size_is_a_named_configuration_error(bad):
 
     with pytest.raises(ConfigurationError):
         fleet.chunk_size({fleet.CHUNK_SIZE_VARIABLE: bad})
+
+
+def test_overlapping_follower_runs_treat_the_other_runs_mapping_as_theirs(emulator, stack, monkeypatch):
+    """Without reserved concurrency two follower runs may overlap: Lambda refuses the second mapping
+    of a stream (ResourceConflictException), which must not fail the run."""
+    import botocore.client
+    import botocore.exceptions
+
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def conflicting(self, operation, params):
+        if operation == "CreateEventSourceMapping":
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "ResourceConflictException", "Message": "mapping already exists"}},
+                operation,
+            )
+        return real_call(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", conflicting)
+    payload, errored = invoke(emulator, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
+    assert not errored, payload

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cdc(emulator: Emulator, stack: DeployedStack) -> Cdc:
+def cdc(emulator: Emulator, stack: DeployedStack, monkeypatch: pytest.MonkeyPatch) -> Cdc:
+    monkeypatch.setenv("DYNAMODB_DR_STACK", stack.name)  # the CLI's stack lookup, step 2
     bucket = stack.outputs["ArchiveBucketName"]
     reader = StreamReader(
         emulator.clients.client("dynamodb"), emulator.clients.client("dynamodbstreams"), "customers"

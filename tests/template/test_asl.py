@@ -180,5 +180,9 @@ def test_restore_roles_mutate_nothing_on_star() -> None:
 def test_scan_parallelism_is_bounded_by_the_map_not_by_reserved_concurrency() -> None:
     """A reservation can fail a deploy (new accounts have a quota of 10-50 and Lambda keeps 100
     unreserved); the Map's MaxConcurrency bounds the restore function's concurrency instead."""
-    assert "ReservedConcurrentExecutions" not in cfn()["Resources"]["RestoreFunction"]["Properties"]
-    assert 1 <= definition()["States"]["ScanSegments"]["MaxConcurrency"] <= 40
+    reserved = cfn()["Resources"]["RestoreFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved["Fn::If"][0] == "ReserveConcurrencyOn" and reserved["Fn::If"][2] == {
+        "Ref": "AWS::NoValue"
+    }
+    maximum = definition()["States"]["ScanSegments"]["MaxConcurrency"]
+    assert 1 <= maximum <= 40 and maximum < reserved["Fn::If"][1]  # with the opt-in reservation too

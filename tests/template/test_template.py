@@ -57,7 +57,8 @@ def test_every_function_logs_to_a_group_with_retention():
 def test_layer_is_built_by_sam_for_python313_arm64():
     sam = load_sam_template()
     layer = sam["Resources"]["DomainLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    # layers/dynamodb_dr/Makefile: pinned arm64 wheels, --no-deps (tests/template/test_layer.py)
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["ContentUri"] == "layers/dynamodb_dr/"
     assert resources("AWS::Lambda::LayerVersion")[layer_id()]["Properties"]["CompatibleRuntimes"] == [
         "python3.13"
@@ -70,9 +71,18 @@ def test_layer_ships_only_its_pinned_runtime_requirements():
         for line in (PROJECT_ROOT / "layers/dynamodb_dr/requirements.txt").read_text().splitlines()
     ]
     pins = sorted(line for line in lines if line)
-    assert pins == ["aws-lambda-powertools[tracer]==3.37.0", "pydantic-settings==2.16.3", "pydantic==2.13.5"]
+    assert pins == [
+        "annotated-types==0.8.0",
+        "aws-lambda-powertools==3.37.0",  # no [tracer] extra: no X-Ray SDK, no botocore
+        "pydantic-core==2.46.5",
+        "pydantic-settings==2.16.3",
+        "pydantic==2.13.5",
+        "python-dotenv==1.2.4",
+        "typing-extensions==4.16.0",
+        "typing-inspection==0.4.5",
+    ]
     layer_files = {p.name for p in (PROJECT_ROOT / "layers/dynamodb_dr").iterdir()}
-    assert layer_files <= {"requirements.txt", "dynamodb_dr", "__pycache__"}
+    assert layer_files <= {"requirements.txt", "Makefile", "dynamodb_dr", "__pycache__"}
 
 
 def test_backup_schedule_sends_the_scheduled_time_and_retries_into_a_dead_letter_queue():
@@ -199,8 +209,22 @@ def test_no_fixed_name_collides_between_two_stacks_and_none_outgrows_its_limit()
 
 
 def test_the_default_deploy_reserves_no_lambda_concurrency():
-    reserved = {k: f["Properties"].get("ReservedConcurrentExecutions") for k, f in functions().items()}
-    assert not any(reserved.values()), reserved
+    """Reservations are off by default (they can fail a deploy); ReserveConcurrency=true restores them."""
+    from iam.template_policies import intrinsics
+
+    from dynamodb_dr_local.emulator.postdeploy import NO_VALUE
+
+    def reserved(parameters: dict[str, str]) -> dict[str, object]:
+        ev = intrinsics(cfn(), parameters, "s")
+        values = {
+            k: ev.resolve(f["Properties"].get("ReservedConcurrentExecutions")) for k, f in functions().items()
+        }
+        return {k: v for k, v in values.items() if v is not None and v is not NO_VALUE}
+
+    assert reserved(PARAMETERS) == {}
+    on = reserved({**PARAMETERS, "ReserveConcurrency": "true"})
+    assert on["CdcFollowerFunction"] == 1 and on["RestorePointerFunction"] == 1
+    assert sum(int(str(v)) for v in on.values()) == 58
 
 
 def test_both_dead_letter_queues_alarm_to_the_alarm_topic():

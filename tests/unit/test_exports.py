@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ConfigurationError, ExportChainError
 from dynamodb_dr.exports.api import client_token
 from dynamodb_dr.exports.chain import ExportRecord, record_sk
+from dynamodb_dr.exports.planning import attempt_number
 from dynamodb_dr.exports.reader import plan_rebuild
-from dynamodb_dr.exports.rebuild import from_export_json
-from dynamodb_dr.exports.schedule import ExportSettings, ExportTick, _attempt
+from dynamodb_dr.exports.schedule import ExportSettings, ExportTick
 
 T = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -93,7 +94,7 @@ def test_an_incremental_without_a_valid_window_is_malformed_chain_state() -> Non
         plan_rebuild([record("FULL", 0), record("INCREMENTAL", 1, 2)], h(3))
 
 
-def test_client_tokens_are_stable_per_window_and_attempt() -> None:
+def test_client_tokens_are_stable_per_window_andattempt_number() -> None:
     assert client_token("t", "FULL", h(1), 1) == client_token("t", "FULL", h(1), 1)
     assert (
         len(
@@ -109,10 +110,10 @@ def test_client_tokens_are_stable_per_window_and_attempt() -> None:
 
 
 def test_a_failed_window_is_retried_under_the_next_attempt_number() -> None:
-    assert _attempt(None, h(2)) == 1
-    assert _attempt(record_sk(h(1), "INCREMENTAL", 1), h(2)) == 1
-    assert _attempt(record_sk(h(2), "INCREMENTAL", 1), h(2)) == 2
-    assert _attempt(record_sk(h(2), "INCREMENTAL", 2), h(2)) == 3
+    assert attempt_number(None, h(2)) == 1
+    assert attempt_number(record_sk(h(1), "INCREMENTAL", 1), h(2)) == 1
+    assert attempt_number(record_sk(h(2), "INCREMENTAL", 1), h(2)) == 2
+    assert attempt_number(record_sk(h(2), "INCREMENTAL", 2), h(2)) == 3
 
 
 def test_records_sort_by_window_end_in_the_state_table() -> None:
@@ -120,10 +121,15 @@ def test_records_sort_by_window_end_in_the_state_table() -> None:
 
 
 def test_export_settings_come_from_the_environment() -> None:
-    settings = ExportSettings.from_env({"EXPORT_BUCKET": "archive", "EXPORT_PREFIX": "/exp/"})
-    assert settings.bucket == "archive" and settings.prefix == "exp" and settings.topic_arn is None
+    stack = {"SSM_PREFIX": "/dynamodb-dr/s", "PROTECTED_TABLES": "customers", "STATE_TABLE": "state"}
+    settings = ExportSettings.from_env({**stack, "EXPORT_BUCKET": "archive", "EXPORT_PREFIX": "/exp/"})
+    assert settings.export_bucket == "archive" and settings.export_prefix == "exp"
+    assert settings.export_topic_arn is None and settings.export_kms_key_id is None
+    assert settings.protected_tables == ("customers",)
     with pytest.raises(ConfigurationError, match="EXPORT_BUCKET"):
-        ExportSettings.from_env({})
+        ExportSettings.from_env(stack)
+    with pytest.raises(ConfigurationError, match="EXPORT_BUCKET"):
+        ExportSettings.from_env({**stack, "EXPORT_BUCKET": "x"})  # too short for a bucket name
 
 
 def test_a_tick_needs_an_export_task() -> None:
@@ -140,7 +146,7 @@ def test_binary_values_of_export_files_are_decoded_for_boto3() -> None:
         "bs": {"BS": ["AQ=="]},
         "m": {"M": {"x": {"L": [{"B": "Ag=="}]}}},
     }
-    assert from_export_json(item) == {
+    assert item_from_json(item) == {
         "k": {"S": "a"},
         "b": {"B": b"\x00\x01"},
         "bs": {"BS": [b"\x01"]},
@@ -149,16 +155,14 @@ def test_binary_values_of_export_files_are_decoded_for_boto3() -> None:
 
 
 def test_manifest_keys_are_made_absolute() -> None:
-    from dynamodb_dr.exports.schedule import _manifest_key
+    from dynamodb_dr.exports.tracking import manifest_key
 
     rec = record("FULL", 0)
     assert (
-        _manifest_key(rec, "p/AWSDynamoDB/1/manifest-summary.json") == "p/AWSDynamoDB/1/manifest-summary.json"
+        manifest_key(rec, "p/AWSDynamoDB/1/manifest-summary.json") == "p/AWSDynamoDB/1/manifest-summary.json"
     )
-    assert (
-        _manifest_key(rec, "AWSDynamoDB/1/manifest-summary.json") == "p/AWSDynamoDB/1/manifest-summary.json"
-    )
-    assert _manifest_key(rec, None) is None
+    assert manifest_key(rec, "AWSDynamoDB/1/manifest-summary.json") == "p/AWSDynamoDB/1/manifest-summary.json"
+    assert manifest_key(rec, None) is None
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""What the CDC commands (replay, item) share: stack lookup, time and key parsing."""
+"""What the CDC commands (replay, item) share: the stack and its archive, time and key parsing."""
 
 from __future__ import annotations
 
@@ -9,18 +9,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore
-from dynamodb_dr.core import paths
-from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
-from dynamodb_dr_local.cli import CliError
+from dynamodb_dr.core.aws import AwsClients
+from dynamodb_dr_local import stack_lookup
+from dynamodb_dr_local.errors import CliError
+from dynamodb_dr_local.stack_lookup import Stack
 
 TYPE_TAGS = {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", default="dynamodb-dr", help="the dynamodb-dr stack (default: dynamodb-dr)")
+    stack_lookup.add_stack_arguments(parser)
     parser.add_argument("--bucket", help="archive bucket (default: the stack's ArchiveBucketName output)")
-    parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. a local moto server)")
-    parser.add_argument("--region", help="AWS region")
 
 
 def parse_time(text: str) -> datetime:
@@ -70,49 +69,41 @@ def _number(value: Any) -> Any:
 
 @dataclass
 class StackContext:
-    clients: AwsClients
-    stack: str
+    """The stack (one lookup, `stack_lookup`) and the archive bucket the CDC commands read."""
+
+    stack_info: Stack
     bucket: str
-    protected: tuple[str, ...]
-    live: dict[str, str]  # live physical table -> logical table
+
+    @property
+    def clients(self) -> AwsClients:
+        return self.stack_info.clients
+
+    @property
+    def stack(self) -> str:
+        return self.stack_info.name
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        return self.stack_info.protected_tables
+
+    @property
+    def live(self) -> dict[str, str]:
+        """live physical table -> logical table."""
+        return self.stack_info.live_tables()
 
     def store(self) -> ArchiveStore:
         return ArchiveStore(self.clients.client("s3"), self.bucket)
 
     def require_protected(self, table: str) -> None:
-        if table not in self.protected:
-            raise CliError(
-                f"{table} is not protected by stack {self.stack} (protected: {', '.join(self.protected)})"
-            )
+        self.stack_info.require_protected(table)
 
     def live_table(self, logical: str) -> str:
-        return next(physical for physical, name in self.live.items() if name == logical)
+        return self.stack_info.live_table(logical)
 
 
 def stack_context(args: argparse.Namespace) -> StackContext:
-    clients = AwsClients(region_name=args.region, endpoint_url=args.endpoint_url)
-    try:
-        with aws_errors():
-            stack = clients.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-    except Exception as exc:
-        raise CliError(f"cannot read stack {args.stack}: {error_code(exc.__cause__ or exc)}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    # A CommaDelimitedList; some emulators echo it as a Python list literal.
-    listed = parameters.get("ProtectedTables", "").strip("[]").replace("'", "").replace('"', "")
-    protected = tuple(t.strip() for t in listed.split(",") if t.strip())
-    bucket = args.bucket or outputs.get("ArchiveBucketName")
+    stack = stack_lookup.lookup(args)
+    bucket = args.bucket or stack.outputs.get("ArchiveBucketName")
     if not bucket:
-        raise CliError(f"stack {args.stack} has no ArchiveBucketName output; pass --bucket")
-    ssm = clients.client("ssm")
-    live: dict[str, str] = {}
-    for logical in protected:
-        try:
-            with aws_errors(table=logical):
-                name = paths.live_table_parameter(paths.stack_prefix(args.stack), logical)
-                live[ssm.get_parameter(Name=name)["Parameter"]["Value"]] = logical
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) != "ParameterNotFound":
-                raise
-            live[logical] = logical
-    return StackContext(clients, args.stack, bucket, protected, live)
+        raise CliError(f"stack {stack.name} has no ArchiveBucketName output", hint="pass --bucket")
+    return StackContext(stack, bucket)

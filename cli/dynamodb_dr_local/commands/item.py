@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dynamodb_dr.cdc.replay import item_history, restore_item, state_at
-from dynamodb_dr_local.cli import CliError
 from dynamodb_dr_local.commands.cdc_common import add_stack_arguments, parse_key, parse_time, stack_context
+from dynamodb_dr_local.errors import CliError
 
 DEFAULT_LOOKBACK = timedelta(days=7)
 

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
-from dynamodb_dr_local.cli import CliError
 from dynamodb_dr_local.commands.cdc_common import add_stack_arguments, parse_time, stack_context
+from dynamodb_dr_local.errors import CliError
 
 
 def register(subparsers: Any) -> None:

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dynamodb_dr_local.stack_lookup import add_stack_arguments, clients, stack_name, stack_outputs
+from dynamodb_dr_local.errors import CliError
+from dynamodb_dr_local.stack_lookup import add_stack_arguments, lookup
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 POLL_SECONDS = 2.0
@@ -51,13 +52,8 @@ def register(subparsers: Any) -> None:
 
 
 def _state_machine(args: argparse.Namespace) -> tuple[Any, str]:
-    from dynamodb_dr_local.cli import CliError
-
-    aws = clients(args)
-    outputs = stack_outputs(aws, stack_name(args))
-    if "RestoreStateMachineArn" not in outputs:
-        raise CliError("the stack has no RestoreStateMachineArn output")
-    return aws.client("stepfunctions"), outputs["RestoreStateMachineArn"]
+    stack = lookup(args)
+    return stack.clients.client("stepfunctions"), stack.output("RestoreStateMachineArn")
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:
@@ -65,8 +61,6 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
 
 
 def request_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    from dynamodb_dr_local.cli import CliError
-
     if args.input:
         try:
             return dict(json.loads(args.input.read_text()))
@@ -153,8 +147,6 @@ def approval_token(events: list[dict[str, Any]]) -> str | None:
 
 
 def _open_approval(args: argparse.Namespace) -> tuple[Any, str, str]:
-    from dynamodb_dr_local.cli import CliError
-
     sfn, machine = _state_machine(args)
     arn = _execution_arn(machine, args.execution)
     try:

@@ -6,22 +6,9 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from dynamodb_dr.core import paths
-from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
-from dynamodb_dr.core.config import Settings, TablePolicy
 from dynamodb_dr.posture.assess import PostureReport, TablePosture
 from dynamodb_dr.posture.run import PostureConfig, build_sources, run_posture
-from dynamodb_dr_local.cli import CliError
-
-# Template parameters that set the default policy (TablePolicy field names).
-POLICY_PARAMETERS = {
-    "EnforcePitr": "enforce_pitr",
-    "PitrRecoveryPeriodDays": "pitr_recovery_period_days",
-    "BackupRetentionDays": "backup_retention_days",
-    "MinBackupsKept": "min_backups_kept",
-    "RpoMinutes": "rpo_minutes",
-    "RtoMinutes": "rto_minutes",
-}
+from dynamodb_dr_local.stack_lookup import add_stack_arguments, lookup
 
 
 def register(subparsers: Any) -> None:
@@ -35,52 +22,20 @@ def register(subparsers: Any) -> None:
             "Exit status 0 when every table is ok, 1 when any is at risk, unknown or failed."
         ),
     )
-    parser.add_argument("--stack", default="dynamodb-dr", help="the dynamodb-dr stack (default: dynamodb-dr)")
-    parser.add_argument("--endpoint-url", help="AWS endpoint (e.g. `dynamodb-dr local`)")
-    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+    add_stack_arguments(parser)
     parser.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    clients = AwsClients(region_name=args.region, endpoint_url=args.endpoint_url)
-    settings, config = stack_settings(clients, args.stack)
-    report = run_posture(settings, build_sources(settings, clients, config), datetime.now(UTC))
+    stack = lookup(args)
+    settings = stack.settings()
+    config = PostureConfig(
+        archive_bucket=stack.outputs.get("ArchiveBucketName") or None,
+        failure_queue_url=stack.outputs.get("CdcFailureQueueUrl") or None,
+    )
+    report = run_posture(settings, build_sources(settings, stack.clients, config), datetime.now(UTC))
     print(report.model_dump_json(indent=2) if args.json else render(report))
     return 0 if all(t.status == "ok" for t in report.tables) else 1
-
-
-def stack_settings(clients: AwsClients, stack_name: str) -> tuple[Settings, PostureConfig]:
-    """The deployment's settings, read from the stack's parameters and outputs."""
-    try:
-        with aws_errors():
-            stack = clients.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
-    except Exception as exc:
-        raise CliError(f"cannot read stack {stack_name}: {error_code(exc.__cause__ or exc)}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    # A CommaDelimitedList; some emulators echo it as a Python list literal.
-    listed = parameters.get("ProtectedTables", "").strip("[]").replace("'", "").replace('"', "")
-    tables = tuple(t.strip() for t in listed.split(",") if t.strip())
-    if not tables or "StateTableName" not in outputs:
-        raise CliError(f"stack {stack_name} is not a dynamodb-dr stack (no ProtectedTables / StateTableName)")
-    policy: dict[str, Any] = {
-        field: parameters[name] for name, field in POLICY_PARAMETERS.items() if parameters.get(name)
-    }
-    try:
-        settings = Settings(
-            ssm_prefix=paths.stack_prefix(stack_name),
-            protected_tables=tables,
-            state_table=outputs["StateTableName"],
-            default_policy=TablePolicy.model_validate(policy),
-        )
-    except ValueError as exc:
-        raise CliError(f"stack {stack_name} has invalid parameters: {exc}") from None
-    config = PostureConfig(
-        archive_bucket=outputs.get("ArchiveBucketName") or None,
-        failure_queue_url=outputs.get("CdcFailureQueueUrl") or None,
-    )
-    return settings, config
 
 
 def render(report: PostureReport) -> str:

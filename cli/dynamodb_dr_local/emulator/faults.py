@@ -6,13 +6,10 @@
         ... invoke handlers, run state machines ...
     faults.report()  # what was injected, per service.operation and kind
 
-How it works: while active, `botocore.client.BaseClient._make_api_call` is wrapped, so every
-client anywhere in the process (including the ones handlers and moto's Step Functions create)
-registers a `before-send` hook *first* on its event system and records the call's operation and
-parameters. That hook runs once per HTTP attempt, inside botocore's retry loop, ahead of moto's
-own stub: a fault returns a synthetic error response (or raises a botocore timeout), so botocore
-parses and retries it exactly as it would a real one. Retry back-off sleeps are skipped while
-active (`instant_retries`) and recorded instead.
+Every client in the process is affected, including the ones handlers and moto's Step Functions
+create; the fault is a synthetic error response botocore parses and retries as a real one
+(emulator/fault_wire.py). Retry back-off sleeps are skipped while active (`instant_retries`) and
+recorded instead.
 
 A rule matches by service (botocore service name, e.g. "dynamodb", "s3", "stepfunctions"),
 operation (API name "CreateBackup" or python name "create_backup"; "*" for any) and an optional
@@ -22,7 +19,6 @@ after skipping the first `skip` matching attempts, each time with `probability` 
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections import Counter
@@ -31,37 +27,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore import xform_name
+from dynamodb_dr_local.emulator import fault_wire
+from dynamodb_dr_local.emulator.fault_wire import (
+    ACCESS_DENIED,
+    CONNECT_TIMEOUT,
+    INTERNAL_SERVER_ERROR,
+    KINDS,
+    PROVISIONED_THROUGHPUT_EXCEEDED,
+    READ_TIMEOUT,
+    SERVICE_UNAVAILABLE,
+    THROTTLING,
+    Call,
+)
 
-# Fault kinds ------------------------------------------------------------------------------
-THROTTLING = "ThrottlingException"
-PROVISIONED_THROUGHPUT_EXCEEDED = "ProvisionedThroughputExceededException"
-INTERNAL_SERVER_ERROR = "InternalServerError"
-SERVICE_UNAVAILABLE = "ServiceUnavailable"
-READ_TIMEOUT = "ReadTimeout"
-CONNECT_TIMEOUT = "ConnectTimeout"
-ACCESS_DENIED = "AccessDenied"
-
-_STATUS = {
-    THROTTLING: 400,
-    PROVISIONED_THROUGHPUT_EXCEEDED: 400,
-    INTERNAL_SERVER_ERROR: 500,
-    SERVICE_UNAVAILABLE: 503,
-    ACCESS_DENIED: 403,
-}
-KINDS = frozenset({*_STATUS, READ_TIMEOUT, CONNECT_TIMEOUT})
-_HOOK_ID = "dynamodb-dr-fault-injector"
-
-
-def _error_code(kind: str, protocol: str) -> str:
-    """The error code each service family uses for a fault kind."""
-    if kind == ACCESS_DENIED:
-        return "AccessDeniedException" if protocol in {"json", "rest-json"} else "AccessDenied"
-    if kind == THROTTLING and protocol in {"query", "ec2", "rest-xml"}:
-        return "SlowDown" if protocol == "rest-xml" else "Throttling"
-    if kind == SERVICE_UNAVAILABLE and protocol in {"json", "rest-json"}:
-        return "ServiceUnavailableException" if protocol == "rest-json" else "ServiceUnavailable"
-    return kind
+__all__ = [
+    "ACCESS_DENIED",
+    "CONNECT_TIMEOUT",
+    "INTERNAL_SERVER_ERROR",
+    "KINDS",
+    "PROVISIONED_THROUGHPUT_EXCEEDED",
+    "READ_TIMEOUT",
+    "SERVICE_UNAVAILABLE",
+    "THROTTLING",
+    "FaultInjector",
+    "FaultReport",
+    "FaultRule",
+    "inject",
+    "touches_table",
+]
 
 
 @dataclass
@@ -104,16 +97,6 @@ class InjectedFault:
 
 
 @dataclass
-class _Call:
-    service: str
-    operation: str
-    python_name: str
-    params: Mapping[str, Any]
-    protocol: str
-    attempts: int = 0
-
-
-@dataclass
 class FaultReport:
     injected: list[InjectedFault] = field(default_factory=list)
     retry_sleeps: list[float] = field(default_factory=list)
@@ -141,7 +124,6 @@ class FaultReport:
 
 _active_lock = threading.Lock()
 _active: FaultInjector | None = None
-_calls = threading.local()
 
 
 class FaultInjector:
@@ -233,56 +215,18 @@ class FaultInjector:
         setattr(owner, name, value)
 
     def _install(self) -> None:
-        import botocore.client
-        import botocore.endpoint
-
-        base: Any = botocore.client.BaseClient  # _make_api_call is private: the stubs omit it
-        original = base._make_api_call
-
-        def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            client.meta.events.register_first("before-send", _before_send, unique_id=_HOOK_ID)
-            model = client.meta.service_model
-            call = _Call(
-                model.service_name,
-                operation_name,
-                xform_name(operation_name),
-                api_params,
-                str(model.metadata.get("protocol", "json")),
-            )
-            stack: list[_Call] = _calls.__dict__.setdefault("stack", [])
-            stack.append(call)
-            try:
-                return original(client, operation_name, api_params)
-            finally:
-                stack.pop()
-
-        self._set(botocore.client.BaseClient, "_make_api_call", _make_api_call)
-        stubber_class = _moto_stubber_class()
-        if stubber_class is not None:
-            stub = stubber_class.__call__
-
-            def moto_stub(stubber: Any, event_name: str, request: Any, **kwargs: Any) -> Any:
-                # An injected fault answered this attempt: moto must not also perform it.
-                if getattr(_calls, "faulted_request", None) is request:
-                    return None
-                lost = getattr(_calls, "lost_response", None)
-                if lost is not None and lost[0] is request:
-                    _calls.lost_response = None
-                    stub(stubber, event_name, request, **kwargs)  # it happened; the answer is lost
-                    return _failure(request, lost[1], lost[2])
-                return stub(stubber, event_name, request, **kwargs)
-
-            self._set(stubber_class, "__call__", moto_stub)
-        if self.instant_retries:
-            self._set(botocore.endpoint, "time", _RecordingTime(self._report.retry_sleeps, self._lock))
+        sleeps = self._report.retry_sleeps if self.instant_retries else None
+        fault_wire.install(self._set, sleeps, self._lock)
+        fault_wire.activate(self)
 
     def _uninstall(self) -> None:
+        fault_wire.activate(None)
         while self._saved:
             owner, name, value = self._saved.pop()
             setattr(owner, name, value)
 
     # ------------------------------------------------------------------ decisions
-    def _decide(self, call: _Call) -> FaultRule | None:
+    def decide(self, call: Call) -> FaultRule | None:
         with self._lock:
             if call.attempts == 1:
                 self.calls.append((call.service, call.operation, call.params))
@@ -302,112 +246,6 @@ class FaultInjector:
                 )
                 return rule
         return None
-
-
-def _moto_stubber_class() -> Any:
-    try:
-        from moto.core.botocore_stubber import BotocoreStubber
-    except ImportError:  # pragma: no cover - real endpoints: nothing else answers first
-        return None
-    return BotocoreStubber
-
-
-class _RecordingTime:
-    """Stands in for `time` in botocore.endpoint: back-off sleeps are recorded, not slept."""
-
-    def __init__(self, sleeps: list[float], lock: threading.Lock) -> None:
-        self._sleeps = sleeps
-        self._lock = lock
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self._sleeps.append(seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        import time
-
-        return getattr(time, name)
-
-
-def _before_send(request: Any, event_name: str = "", **kwargs: Any) -> Any:
-    injector = _active
-    stack: list[_Call] = getattr(_calls, "stack", [])
-    if injector is None or not stack:
-        return None
-    call = stack[-1]
-    call.attempts += 1
-    _calls.faulted_request = None
-    _calls.lost_response = None
-    rule = injector._decide(call)
-    if rule is None:
-        return None
-    if rule.applied:
-        _calls.lost_response = (request, rule.kind, call.protocol)
-        return None
-    _calls.faulted_request = request
-    return _failure(request, rule.kind, call.protocol)
-
-
-def _failure(request: Any, kind: str, protocol: str) -> Any:
-    from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
-
-    if kind == READ_TIMEOUT:
-        raise ReadTimeoutError(endpoint_url=request.url)
-    if kind == CONNECT_TIMEOUT:
-        raise ConnectTimeoutError(endpoint_url=request.url)
-    return _error_response(request, kind, protocol)
-
-
-def _error_response(request: Any, kind: str, protocol: str) -> Any:
-    from botocore.awsrequest import AWSResponse
-    from botocore.compat import HTTPHeaders
-
-    code = _error_code(kind, protocol)
-    status = _STATUS[kind]
-    if protocol == "json" and kind == ACCESS_DENIED:
-        status = 400  # DynamoDB and the other JSON services answer 400 for AccessDeniedException
-    if code == "SlowDown":
-        status = 503  # S3 throttles with 503 SlowDown
-    message = f"injected fault: {code}"
-    headers = {"x-amzn-RequestId": "fault-injector", "x-amz-request-id": "fault-injector"}
-    if protocol in {"json", "rest-json"}:
-        headers["Content-Type"] = "application/x-amz-json-1.0"
-        headers["x-amzn-ErrorType"] = code
-        body = json.dumps({"__type": code, "message": message, "Message": message}).encode()
-    elif protocol == "rest-xml":
-        headers["Content-Type"] = "application/xml"
-        body = (
-            f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message>"
-            "<RequestId>fault-injector</RequestId></Error>"
-        ).encode()
-    elif protocol == "ec2":
-        headers["Content-Type"] = "text/xml"
-        body = (
-            f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors>"
-            "<RequestID>fault-injector</RequestID></Response>"
-        ).encode()
-    else:  # query
-        headers["Content-Type"] = "text/xml"
-        body = (
-            f"<ErrorResponse><Error><Type>{'Sender' if status < 500 else 'Receiver'}</Type>"
-            f"<Code>{code}</Code>"
-            f"<Message>{message}</Message></Error><RequestId>fault-injector</RequestId></ErrorResponse>"
-        ).encode()
-    return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), _RawBody(body))
-
-
-class _RawBody:
-    """The minimal urllib3-like raw response AWSResponse reads its content from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, amt: int = 1024, decode_content: bool = True) -> Iterator[bytes]:
-        yield self._body
-
-    def read(self, amt: int | None = None) -> bytes:
-        body, self._body = self._body, b""
-        return body
 
 
 # Predicates ------------------------------------------------------------------------------

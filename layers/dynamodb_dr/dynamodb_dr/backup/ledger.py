@@ -3,15 +3,22 @@
 Backups are claimed per (table, schedule tick) with a conditional write, so a retried or
 duplicated invocation for the same tick cannot create a second backup; and only backups recorded
 here are ever pruned, so a backup made by a person or by AWS Backup is never deleted.
+
+Written by hand rather than with Powertools' idempotency utility on purpose: the ledger is a
+permanent record of which backups are the tool's (retention reads it for years), not an
+idempotency cache whose entries expire.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 CLAIMED, CREATED, FAILED, DELETED = "CLAIMED", "CREATED", "FAILED", "DELETED"
 
@@ -35,7 +42,9 @@ class Claim:
 
 
 class BackupLedger:
-    def __init__(self, client: Any, table_name: str, *, lease: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, *, lease: timedelta = timedelta(minutes=15)
+    ) -> None:
         self._client = client
         self._table = table_name
         self._lease = lease
@@ -114,20 +123,16 @@ class BackupLedger:
 
     def created_backups(self, logical_name: str) -> list[BackupRecord]:
         """This tool's live backups of one logical table, oldest first."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"BACKUP#{logical_name}"}},
+            ConsistentRead=True,
+        )
         records: list[BackupRecord] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"BACKUP#{logical_name}"}},
-            "ConsistentRead": True,
-        }
-        while True:
-            with aws_errors(table=logical_name):
-                page = self._client.query(**request)
-            records.extend(_record(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        with aws_errors(table=logical_name):
+            for page in pages:
+                records.extend(_record(item) for item in page.get("Items", []))
         return [r for r in records if r.status == CREATED and r.backup_arn]
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from dynamodb_dr.backup.ledger import BackupLedger, BackupRecord
-from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
+from dynamodb_dr.core.config import ResolvedPolicies, Settings, StackSettings, TablePolicy
 from dynamodb_dr.core.dynamo import BackupSummary, DynamoControl
 from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected, TransientAwsError
 from dynamodb_dr.core.events import ScheduleTick
@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 BACKUP_NAME_PREFIX = "ddbdr-"
 CREATE_ATTEMPTS = 4
+
+
+class BackupSettings(StackSettings):
+    """The backup function's environment: the stack-wide settings (it needs nothing else)."""
 
 
 def backup_name(logical_name: str, tick: ScheduleTick) -> str:

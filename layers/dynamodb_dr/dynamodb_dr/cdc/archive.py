@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -28,6 +28,9 @@ from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import StackSettings
 from dynamodb_dr.core.errors import ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,7 +44,7 @@ class ArchiverSettings(StackSettings):
 class ArchiveStore:
     """S3 adapter: the archive bucket, written and read only under cdc/."""
 
-    def __init__(self, s3: Any, bucket: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str) -> None:
         self._s3 = s3
         self.bucket = bucket
 
@@ -56,14 +59,10 @@ class ArchiveStore:
             )
 
     def keys(self, prefix: str) -> Iterator[str]:
-        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        while True:
-            with aws_errors():
-                page = self._s3.list_objects_v2(**request)
-            yield from (obj["Key"] for obj in page.get("Contents", []))
-            if not page.get("IsTruncated"):
-                return
-            request["ContinuationToken"] = page["NextContinuationToken"]
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        with aws_errors():
+            for page in pages:
+                yield from (obj["Key"] for obj in page.get("Contents", []))
 
     def get(self, key: str) -> bytes:
         with aws_errors():

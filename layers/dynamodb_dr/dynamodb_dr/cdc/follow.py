@@ -11,35 +11,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.config import StackSettings
 from dynamodb_dr.core.errors import DynamoDbDrError, StreamViewMismatch
 from dynamodb_dr.core.registry import TableRegistry
 
-STREAM_VIEW = "NEW_AND_OLD_IMAGES"
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_lambda import LambdaClient
+
+STREAM_VIEW: Final = "NEW_AND_OLD_IMAGES"
 
 
-class MappingSettings(BaseModel):
-    """How the archiver's mappings are configured (from the follower's environment)."""
+class FollowerSettings(StackSettings):
+    """The stream follower function's environment: which function to map and how."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    function_name: str
-    on_failure_arn: str
-    batch_size: int = Field(default=1000, ge=1, le=10_000)
-    batching_window_seconds: int = Field(default=5, ge=0, le=300)
-    max_retry_attempts: int = Field(default=10, ge=-1, le=10_000)
-    max_record_age_seconds: int = Field(default=86_400, ge=-1, le=604_800)
+    archiver_function: str = Field(min_length=1)
+    on_failure_arn: str = Field(pattern=r"^arn:")
+    cdc_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    cdc_batching_window_seconds: int = Field(default=5, ge=0, le=300)
+    cdc_max_retry_attempts: int = Field(default=10, ge=-1, le=10_000)
+    cdc_max_record_age_seconds: int = Field(default=86_400, ge=-1, le=604_800)
 
     def mapping_config(self) -> dict[str, Any]:
         return {
-            "BatchSize": self.batch_size,
-            "MaximumBatchingWindowInSeconds": self.batching_window_seconds,
-            "MaximumRetryAttempts": self.max_retry_attempts,
-            "MaximumRecordAgeInSeconds": self.max_record_age_seconds,
+            "BatchSize": self.cdc_batch_size,
+            "MaximumBatchingWindowInSeconds": self.cdc_batching_window_seconds,
+            "MaximumRetryAttempts": self.cdc_max_retry_attempts,
+            "MaximumRecordAgeInSeconds": self.cdc_max_record_age_seconds,
             "BisectBatchOnFunctionError": True,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
             "DestinationConfig": {"OnFailure": {"Destination": self.on_failure_arn}},
@@ -71,9 +74,9 @@ class StreamFollower:
         self,
         tables: Sequence[str],
         registry: TableRegistry,
-        dynamodb: Any,
-        lambda_client: Any,
-        settings: MappingSettings,
+        dynamodb: DynamoDBClient,
+        lambda_client: LambdaClient,
+        settings: FollowerSettings,
     ) -> None:
         self._tables = tuple(tables)
         self._registry = registry
@@ -111,23 +114,20 @@ class StreamFollower:
     def _mappings(self) -> dict[str, str]:
         """Stream ARN -> mapping UUID of the archiver's DynamoDB mappings."""
         found: dict[str, str] = {}
-        request: dict[str, Any] = {"FunctionName": self._settings.function_name}
-        while True:
-            with aws_errors():
-                page = self._lambda.list_event_source_mappings(**request)
-            for mapping in page.get("EventSourceMappings", []):
-                arn = mapping.get("EventSourceArn", "")
-                if ":dynamodb:" in arn and "/stream/" in arn:
-                    found[arn] = mapping["UUID"]
-            if not page.get("NextMarker"):
-                return found
-            request["Marker"] = page["NextMarker"]
+        paginator = self._lambda.get_paginator("list_event_source_mappings")
+        with aws_errors():
+            for page in paginator.paginate(FunctionName=self._settings.archiver_function):
+                for mapping in page.get("EventSourceMappings", []):
+                    arn = mapping.get("EventSourceArn", "")
+                    if ":dynamodb:" in arn and "/stream/" in arn:
+                        found[arn] = mapping["UUID"]
+        return found
 
     def _ensure_stream(self, table: str) -> tuple[str, bool]:
         with aws_errors(table=table):
             description = self._dynamodb.describe_table(TableName=table)["Table"]
-        spec = description.get("StreamSpecification") or {}
-        if spec.get("StreamEnabled") and description.get("LatestStreamArn"):
+        spec = description.get("StreamSpecification")
+        if spec and spec.get("StreamEnabled") and description.get("LatestStreamArn"):
             if spec.get("StreamViewType") != STREAM_VIEW:
                 raise StreamViewMismatch(
                     f"{table} streams {spec.get('StreamViewType')}, the archive needs {STREAM_VIEW}",
@@ -141,14 +141,20 @@ class StreamFollower:
         return str(updated["LatestStreamArn"]), True
 
     def _create_mapping(self, stream_arn: str) -> None:
-        with aws_errors():
-            self._lambda.create_event_source_mapping(
-                FunctionName=self._settings.function_name,
-                EventSourceArn=stream_arn,
-                StartingPosition="TRIM_HORIZON",  # a new stream's first records are not missed
-                Enabled=True,
-                **self._settings.mapping_config(),
-            )
+        try:
+            with aws_errors():
+                self._lambda.create_event_source_mapping(
+                    FunctionName=self._settings.archiver_function,
+                    EventSourceArn=stream_arn,
+                    StartingPosition="TRIM_HORIZON",  # a new stream's first records are not missed
+                    Enabled=True,
+                    **self._settings.mapping_config(),
+                )
+        except DynamoDbDrError as exc:
+            # Two runs may overlap (no reserved concurrency): Lambda refuses a second mapping of the
+            # same stream and function, which is the one the other run just created.
+            if error_code(exc.__cause__ or exc) != "ResourceConflictException":
+                raise
 
     def _stream_is_current(self, stream_arn: str) -> bool:
         """Is this still the latest stream of an existing table (so its writes must be kept)?"""

@@ -9,7 +9,6 @@ duplicating them.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +18,11 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ArchiveCorrupt, MalformedStreamRecord
+
+# restore/archive_check imports the converter under its old name.
+binary_to_bytes = item_from_json
 
 CDC_PREFIX = "cdc"
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -34,7 +37,11 @@ def _named(name: str, **kwargs: Any) -> Any:
 
 
 class Change(BaseModel):
-    """One archived change (one line of an archive object). JSON names follow the stream's."""
+    """One archived change (one line of an archive object). JSON names follow the stream's.
+
+    Hand-written rather than Powertools' DynamoDBStreamEvent model: that model deserializes the
+    images into Python types (Decimal, set, bytes), which would make the archive lossy.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -202,21 +209,6 @@ def read_object(body: bytes, key: str = "") -> list[Change]:
         return [Change.model_validate_json(line) for line in text.splitlines() if line]
     except (OSError, EOFError, UnicodeDecodeError, ValidationError) as exc:
         raise ArchiveCorrupt(f"archive object {key!r} unreadable: {type(exc).__name__}") from None
-
-
-def binary_to_bytes(value: Any) -> Any:
-    """Stream images carry B/BS as base64 text; the low-level client wants bytes. Recursive."""
-    if isinstance(value, dict):
-        if len(value) == 1:
-            ((kind, inner),) = value.items()
-            if kind == "B" and isinstance(inner, str):
-                return {"B": base64.b64decode(inner)}
-            if kind == "BS" and isinstance(inner, list):
-                return {"BS": [base64.b64decode(v) if isinstance(v, str) else v for v in inner]}
-        return {k: binary_to_bytes(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [binary_to_bytes(v) for v in value]
-    return value
 
 
 def dedupe(changes: Iterable[Change]) -> list[Change]:

@@ -14,15 +14,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from dynamodb_dr.cdc.archive import ArchiveScan, ArchiveStore, read_changes
-from dynamodb_dr.cdc.model import Change, binary_to_bytes, dedupe, key_id_of
+from dynamodb_dr.cdc.model import Change, dedupe, key_id_of
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import WriteRequestOutputTypeDef, WriteRequestTypeDef
 
 BATCH_LIMIT = 25  # BatchWriteItem maximum
 
@@ -54,10 +59,13 @@ class KeyOp:
     item: dict[str, Any] | None
     change: Change
 
-    def request(self) -> dict[str, Any]:
-        if self.item is None:
-            return {"DeleteRequest": {"Key": binary_to_bytes(self.keys)}}
-        return {"PutRequest": {"Item": binary_to_bytes(self.item)}}
+    def request(self) -> WriteRequestTypeDef:
+        try:
+            if self.item is None:
+                return {"DeleteRequest": {"Key": item_from_json(self.keys)}}
+            return {"PutRequest": {"Item": item_from_json(self.item)}}
+        except InvalidInput as exc:
+            raise ArchiveCorrupt(f"change {self.change.event_id}: {exc}") from None
 
 
 @dataclass
@@ -107,11 +115,15 @@ def _op(change: Change) -> KeyOp:
 
 
 class BatchWriter:
-    """BatchWriteItem with UnprocessedItems retried with capped exponential backoff and jitter."""
+    """BatchWriteItem with UnprocessedItems retried with capped exponential backoff and jitter.
+
+    Hand-written on purpose: botocore retries failed calls, not the UnprocessedItems of a call
+    that succeeded, and boto3's resource batch_writer retries them without any backoff.
+    """
 
     def __init__(
         self,
-        dynamodb: Any,
+        dynamodb: DynamoDBClient,
         table: str,
         *,
         max_attempts: int = 10,
@@ -124,8 +136,8 @@ class BatchWriter:
         self.retries = 0
         self._lock = Lock()
 
-    def write(self, requests: Sequence[dict[str, Any]]) -> None:
-        pending = list(requests)
+    def write(self, requests: Sequence[WriteRequestTypeDef]) -> None:
+        pending: Sequence[WriteRequestTypeDef | WriteRequestOutputTypeDef] = list(requests)
         for attempt in range(self._max_attempts):
             with aws_errors(table=self._table):
                 response = self._client.batch_write_item(RequestItems={self._table: pending})
@@ -144,7 +156,7 @@ class BatchWriter:
 def replay(
     request: ReplayRequest,
     store: ArchiveStore,
-    dynamodb: Any,
+    dynamodb: DynamoDBClient,
     protected_live: Mapping[str, str],
     *,
     progress: Callable[[int, int], None] | None = None,
@@ -231,7 +243,7 @@ def state_at(history: Sequence[Change], at: datetime) -> ItemState:
 
 
 def restore_item(
-    state: ItemState, dynamodb: Any, target: str, protected_live: Mapping[str, str], *, force: bool
+    state: ItemState, dynamodb: DynamoDBClient, target: str, protected_live: Mapping[str, str], *, force: bool
 ) -> str:
     """Write one item's state into `target`; returns "put" or "delete"."""
     guard_target(target, protected_live, force=force)

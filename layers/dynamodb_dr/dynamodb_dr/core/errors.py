@@ -7,6 +7,8 @@ class DynamoDbDrError(Exception):
     """Base class of every error this tool raises on purpose."""
 
     code = "DynamoDbDrError"
+    # True when raised before the operation changed anything (the CLI then exits 2, bad input).
+    changed_nothing = False
 
     def __init__(self, message: str, *, table: str | None = None) -> None:
         super().__init__(message)
@@ -29,6 +31,7 @@ class InvalidInput(DynamoDbDrError):
     """An event or request failed validation; nothing was changed."""
 
     code = "InvalidInput"
+    changed_nothing = True
 
 
 class TableNotProtected(InvalidInput):

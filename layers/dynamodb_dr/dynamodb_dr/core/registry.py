@@ -88,13 +88,17 @@ class TableRegistry:
 
 
 def tagged_tables(settings: Settings, tagging: ResourceGroupsTaggingAPIClient) -> tuple[str, ...]:
+    return tables_tagged_for(settings.stack, tagging)
+
+
+def tables_tagged_for(stack: str, tagging: ResourceGroupsTaggingAPIClient) -> tuple[str, ...]:
     """Tables tagged `dynamodb-dr:protect=<stack>` in this account and region (as AWS Backup selects
     by tag), leaving out the tables a restore created (they carry `dynamodb-dr:restored-from`)."""
     names: set[str] = set()
     with aws_errors():
         pages = tagging.get_paginator("get_resources").paginate(
             ResourceTypeFilters=["dynamodb:table"],
-            TagFilters=[{"Key": paths.PROTECT_TAG_KEY, "Values": [settings.stack]}],
+            TagFilters=[{"Key": paths.PROTECT_TAG_KEY, "Values": [stack]}],
         )
         for page in pages:
             for resource in page.get("ResourceTagMappingList", []):

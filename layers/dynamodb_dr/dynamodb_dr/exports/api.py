@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.errors import PitrUnavailable
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sns import SNSClient
 
 INCREMENTAL_VIEW = "NEW_AND_OLD_IMAGES"
 
@@ -31,7 +37,7 @@ class ExportStatusView:
 
 
 class DynamoExports:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: DynamoDBClient) -> None:
         self._client = client
 
     def table_arn_and_schema(self, table: str) -> tuple[str, dict[str, Any]]:
@@ -42,10 +48,13 @@ class DynamoExports:
             "KeySchema": description["KeySchema"],
             "AttributeDefinitions": description["AttributeDefinitions"],
         }
-        for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        for kind, found in (
+            ("GlobalSecondaryIndexes", description.get("GlobalSecondaryIndexes", [])),
+            ("LocalSecondaryIndexes", description.get("LocalSecondaryIndexes", [])),
+        ):
             indexes = [
-                {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
-                for index in description.get(kind, [])
+                {"IndexName": i["IndexName"], "KeySchema": i["KeySchema"], "Projection": i["Projection"]}
+                for i in found
             ]
             if indexes:
                 schema[kind] = indexes
@@ -110,10 +119,11 @@ class ChainIndex:
     """Finished export records as JSON next to the exports (`<prefix>/<table>/chain/<sk>.json`).
 
     The rebuild reads the chain from here, so it needs nothing but the (replicated) bucket.
+    `s3` gives the client on first use: most ticks never write the index.
     """
 
-    def __init__(self, client: Any, bucket: str, prefix: str) -> None:
-        self._client = client
+    def __init__(self, s3: Callable[[], S3Client], bucket: str, prefix: str) -> None:
+        self._s3 = s3
         self._bucket = bucket
         self._prefix = prefix.strip("/")
 
@@ -122,7 +132,7 @@ class ChainIndex:
 
     def put(self, logical_name: str, sk: str, body: str) -> None:
         with aws_errors(table=logical_name):
-            self._client.put_object(
+            self._s3().put_object(
                 Bucket=self._bucket,
                 Key=self.key(logical_name, sk),
                 Body=body.encode(),
@@ -131,15 +141,17 @@ class ChainIndex:
 
 
 class Notifier:
-    def __init__(self, client: Any, topic_arn: str | None) -> None:
-        self._client = client
+    """Export failure notices; `sns` gives the client on first use (most ticks notify nobody)."""
+
+    def __init__(self, sns: Callable[[], SNSClient], topic_arn: str | None) -> None:
+        self._sns = sns
         self._topic = topic_arn
 
     def export_failed(self, logical_name: str, details: dict[str, Any]) -> None:
         if not self._topic:
             return
         with aws_errors(table=logical_name):
-            self._client.publish(
+            self._sns().publish(
                 TopicArn=self._topic,
                 Subject=f"dynamodb-dr: export of {logical_name} failed"[:100],
                 Message=json.dumps({"table": logical_name, **details}, default=str),

@@ -13,12 +13,15 @@ Items:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.state_table import put_if_absent
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 ExportType = Literal["FULL", "INCREMENTAL"]
 ExportStatus = Literal["STARTING", "IN_PROGRESS", "COMPLETED", "FAILED"]
@@ -93,7 +96,7 @@ class ChainConflict(Exception):
 
 
 class ExportChainStore:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
@@ -194,20 +197,14 @@ class ExportChainStore:
 
     def records(self, logical_name: str, prefix: str = "EXP#") -> list[dict[str, Any]]:
         """Raw items of one kind (EXP# or GAP#), oldest first."""
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": self._pk(logical_name), ":p": {"S": prefix}},
-            "ConsistentRead": True,
-        }
-        while True:
-            with aws_errors(table=logical_name):
-                page = self._client.query(**request)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": self._pk(logical_name), ":p": {"S": prefix}},
+            ConsistentRead=True,
+        )
+        with aws_errors(table=logical_name):
+            return [dict(item) for page in pages for item in page.get("Items", [])]
 
     def exports(self, logical_name: str) -> list[ExportRecord]:
         return [ExportRecord.model_validate_json(i["record"]["S"]) for i in self.records(logical_name)]

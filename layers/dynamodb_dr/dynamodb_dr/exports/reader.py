@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -16,11 +16,14 @@ from dynamodb_dr.core.aws import error_code, translate
 from dynamodb_dr.core.errors import AccessDenied, DynamoDbDrError, ExportChainError, RebuildFailed
 from dynamodb_dr.exports.chain import ExportRecord
 
+if TYPE_CHECKING:
+    from types_boto3_s3 import S3Client
+
 
 class ExportStore:
     """Read-only view of the exports of one logical table in the archive bucket (or its replica)."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str = "exports") -> None:
+    def __init__(self, s3: S3Client, bucket: str, prefix: str = "exports") -> None:
         self._s3 = s3
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -61,15 +64,9 @@ class ExportStore:
                 yield json.loads(line)
 
     def _keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
-        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        while True:
-            with self._errors():
-                page = self._s3.list_objects_v2(**request)
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-            if not page.get("IsTruncated"):
-                return keys
-            request["ContinuationToken"] = page["NextContinuationToken"]
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        with self._errors():
+            return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
     def _get(self, key: str) -> bytes:
         with self._errors():

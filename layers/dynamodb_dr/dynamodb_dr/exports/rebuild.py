@@ -6,25 +6,36 @@ PITR and the state table may all be gone.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from dynamodb_dr.cdc.archive import ArchiveStore
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
-from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.aws import aws_errors, error_code, translate
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
 from dynamodb_dr.exports.chain import ExportRecord
 from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import (
+        TableCreationParametersTypeDef,
+        WaiterConfigTypeDef,
+        WriteRequestTypeDef,
+    )
+    from types_boto3_s3 import S3Client
+
 BATCH = 25
+IMPORT_WAIT_SECONDS = 48 * 3600  # import-from-S3 of a very large table takes hours
+ACTIVE_WAIT_SECONDS = 600
 Progress = Callable[[str], None]
 
 
@@ -61,21 +72,25 @@ class RebuildReport:
 
 
 def rebuild_from_s3(
-    request: RebuildRequest, dynamodb: Any, s3: Any, *, progress: Progress = print, sleep: Any = time.sleep
+    request: RebuildRequest, dynamodb: DynamoDBClient, s3: S3Client, *, progress: Progress = print
 ) -> RebuildReport:
     started = time.perf_counter()
     store = ExportStore(s3, request.bucket, request.prefix)
     report = RebuildReport(request.table, request.target, request.at.isoformat())
-    plan = plan_rebuild(store.chain(request.table), request.at)
-    progress(
-        f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
-        f"up to {plan.reached.isoformat()}"
-    )
-    if _table_exists(dynamodb, request.target):
-        raise InvalidInput(
-            f"target table {request.target} already exists: choose a new name", table=request.target
+    try:
+        plan = plan_rebuild(store.chain(request.table), request.at)
+        progress(
+            f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
+            f"up to {plan.reached.isoformat()}"
         )
-    ctx = _Context(request, store, dynamodb, s3, report, progress, sleep)
+        if _table_exists(dynamodb, request.target):
+            raise InvalidInput(
+                f"target table {request.target} already exists: choose a new name", table=request.target
+            )
+    except DynamoDbDrError as exc:
+        exc.changed_nothing = True  # refused while planning: no table was created
+        raise
+    ctx = _Context(request, store, dynamodb, s3, report, progress)
     try:
         _run(ctx, plan)
     except BaseException as exc:
@@ -85,6 +100,7 @@ def rebuild_from_s3(
             progress(f"rebuild failed: deleting the partial table {request.target} (--keep-partial keeps it)")
             _delete_table(dynamodb, request.target)
         if isinstance(exc, DynamoDbDrError):
+            exc.changed_nothing = not ctx.created
             raise
         raise RebuildFailed(f"rebuild of {request.target} failed: {exc}", table=request.table) from exc
     report.seconds = round(time.perf_counter() - started, 3)
@@ -95,11 +111,10 @@ def rebuild_from_s3(
 class _Context:
     request: RebuildRequest
     store: ExportStore
-    dynamodb: Any
-    s3: Any
+    dynamodb: DynamoDBClient
+    s3: S3Client
     report: RebuildReport
     progress: Progress
-    sleep: Any
     created: bool = False  # the target table exists because this rebuild created it
 
 
@@ -136,7 +151,7 @@ def _run(ctx: _Context, plan: RebuildPlan) -> None:
 
 def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
     request, dynamodb = ctx.request, ctx.dynamodb
-    parameters: dict[str, Any] = {
+    parameters: TableCreationParametersTypeDef = {
         "TableName": request.target,
         "KeySchema": schema["KeySchema"],
         "AttributeDefinitions": schema["AttributeDefinitions"],
@@ -155,17 +170,21 @@ def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
     ctx.created = True
     arn = description["ImportArn"]
     ctx.progress(f"import-from-S3 started: {arn}")
-    while description["ImportStatus"] == "IN_PROGRESS":
-        ctx.sleep(request.poll_seconds)
-        with aws_errors(table=request.target):
-            description = dynamodb.describe_import(ImportArn=arn)["ImportTableDescription"]
-    if description["ImportStatus"] != "COMPLETED":
+    ended = _wait(
+        lambda config: dynamodb.get_waiter("import_completed").wait(ImportArn=arn, WaiterConfig=config),
+        _waiting(request.poll_seconds, IMPORT_WAIT_SECONDS),
+        request.target,
+    )
+    if ended is not None:
+        description = ended.get("ImportTableDescription", {})
         raise RebuildFailed(
-            f"import {arn} ended {description['ImportStatus']}: "
+            f"import {arn} ended {description.get('ImportStatus', 'unfinished')}: "
             f"{description.get('FailureCode')}: {description.get('FailureMessage')}",
             table=request.target,
         )
-    _wait_active(dynamodb, request.target, ctx.sleep)
+    with aws_errors(table=request.target):
+        description = dynamodb.describe_import(ImportArn=arn)["ImportTableDescription"]
+    _wait_active(dynamodb, request.target, request.poll_seconds)
     return int(description.get("ImportedItemCount", 0))
 
 
@@ -174,43 +193,30 @@ def _create(ctx: _Context, schema: dict[str, Any]) -> None:
     with aws_errors(table=target):
         ctx.dynamodb.create_table(TableName=target, BillingMode="PAY_PER_REQUEST", **schema)
     ctx.created = True
-    _wait_active(ctx.dynamodb, target, ctx.sleep)
+    _wait_active(ctx.dynamodb, target, ctx.request.poll_seconds)
 
 
-def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[dict[str, Any]]:
+def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[WriteRequestTypeDef]:
     for key in keys:
         for line in store.lines(key):
-            yield {"PutRequest": {"Item": from_export_json(line["Item"])}}
+            yield {"PutRequest": {"Item": item_from_json(line["Item"])}}
 
 
-def _incremental_ops(store: ExportStore, record: ExportRecord) -> Iterable[dict[str, Any]]:
+def _incremental_ops(store: ExportStore, record: ExportRecord) -> Iterable[WriteRequestTypeDef]:
     for key in store.data_keys(record):
         for line in store.lines(key):
             if "NewImage" in line:
-                yield {"PutRequest": {"Item": from_export_json(line["NewImage"])}}
+                yield {"PutRequest": {"Item": item_from_json(line["NewImage"])}}
             else:
-                yield {"DeleteRequest": {"Key": from_export_json(line["Keys"])}}
-
-
-def from_export_json(item: dict[str, Any]) -> dict[str, Any]:
-    """Export files hold binary values base64-encoded; boto3 wants bytes (it encodes them itself)."""
-    return {name: _value(value) for name, value in item.items()}
-
-
-def _value(value: dict[str, Any]) -> dict[str, Any]:
-    if "B" in value:
-        return {"B": base64.b64decode(value["B"])}
-    if "BS" in value:
-        return {"BS": [base64.b64decode(v) for v in value["BS"]]}
-    if "M" in value:
-        return {"M": from_export_json(value["M"])}
-    if "L" in value:
-        return {"L": [_value(v) for v in value["L"]]}
-    return value
+                yield {"DeleteRequest": {"Key": item_from_json(line["Keys"])}}
 
 
 def _apply(
-    dynamodb: Any, table: str, ops: Iterable[dict[str, Any]], attempts: int = 10, workers: int = 8
+    dynamodb: DynamoDBClient,
+    table: str,
+    ops: Iterable[WriteRequestTypeDef],
+    attempts: int = 10,
+    workers: int = 8,
 ) -> tuple[int, int]:
     """Batch writes (25 a call, `workers` calls in flight), unprocessed items retried with backoff.
 
@@ -220,7 +226,7 @@ def _apply(
     writer = BatchWriter(dynamodb, table, max_attempts=attempts)
     puts = deletes = 0
     in_flight: set[Future[None]] = set()
-    batch: list[dict[str, Any]] = []
+    batch: list[WriteRequestTypeDef] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         try:
             for op in ops:
@@ -256,7 +262,7 @@ def _cdc(ctx: _Context, reached: datetime) -> datetime:
     return request.at
 
 
-def _table_exists(dynamodb: Any, table: str) -> bool:
+def _table_exists(dynamodb: DynamoDBClient, table: str) -> bool:
     try:
         with aws_errors(table=table):
             dynamodb.describe_table(TableName=table)
@@ -267,27 +273,42 @@ def _table_exists(dynamodb: Any, table: str) -> bool:
     return True
 
 
-def _wait_active(dynamodb: Any, table: str, sleep: Any, polls: int = 600) -> None:
-    for _ in range(polls):
-        with aws_errors(table=table):
-            status = dynamodb.describe_table(TableName=table)["Table"]["TableStatus"]
-        if status == "ACTIVE":
-            return
-        sleep(1)
-    raise RebuildFailed(f"table {table} did not become ACTIVE", table=table)
+def _waiting(poll_seconds: float, budget_seconds: float) -> WaiterConfigTypeDef:
+    delay = max(poll_seconds, 0.001)
+    return {"Delay": delay, "MaxAttempts": max(1, int(budget_seconds / delay))}  # type: ignore[typeddict-item]
 
 
-def _delete_table(dynamodb: Any, table: str) -> None:
+def _wait(wait: Callable[[WaiterConfigTypeDef], None], config: WaiterConfigTypeDef, table: str) -> Any:
+    """Run a boto3 waiter; None when it succeeded, else the last response (a failure state or the
+    time budget ran out). An AWS error while waiting is raised as the named error it maps to."""
+    from botocore.exceptions import ClientError, WaiterError
+
+    try:
+        wait(config)
+    except WaiterError as exc:
+        last = exc.last_response or {}
+        if "Error" in last:
+            raise translate(ClientError(last, "Wait"), table=table) from None  # type: ignore[arg-type]
+        return last
+    return None
+
+
+def _wait_active(dynamodb: DynamoDBClient, table: str, poll_seconds: float) -> None:
+    ended = _wait(
+        lambda config: dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig=config),
+        _waiting(min(poll_seconds, 1.0), ACTIVE_WAIT_SECONDS),
+        table,
+    )
+    if ended is not None:
+        raise RebuildFailed(f"table {table} did not become ACTIVE", table=table)
+
+
+def _delete_table(dynamodb: DynamoDBClient, table: str) -> None:
     with aws_errors(table=table):
         dynamodb.delete_table(TableName=table)
 
 
-def _count(dynamodb: Any, table: str) -> int:
-    total, request = 0, {"TableName": table, "Select": "COUNT"}
-    while True:
-        with aws_errors(table=table):
-            page = dynamodb.scan(**request)
-        total += int(page["Count"])
-        if "LastEvaluatedKey" not in page:
-            return total
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+def _count(dynamodb: DynamoDBClient, table: str) -> int:
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table, Select="COUNT")
+    with aws_errors(table=table):
+        return sum(int(page["Count"]) for page in pages)

@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import Settings
@@ -24,6 +24,10 @@ from dynamodb_dr.restore.tables import (
     TAG_EXECUTION,  # the restore tags each table it creates
     RestoreTables,
 )
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_stepfunctions import SFNClient
 
 SCRATCH_INFIX = "-dr-rehearsal-"
 RUNNING = "RUNNING"
@@ -53,7 +57,7 @@ class RestoreStarter(Protocol):
 
 
 class StepFunctionsStarter:
-    def __init__(self, sfn: Any, state_machine_arn: str) -> None:
+    def __init__(self, sfn: SFNClient, state_machine_arn: str) -> None:
         self._sfn = sfn
         self._arn = state_machine_arn
 
@@ -80,7 +84,7 @@ class StepFunctionsStarter:
 class ScratchTables:
     """DynamoDB adapter limited to what clean-up needs (the restore's own table adapter)."""
 
-    def __init__(self, dynamodb: Any) -> None:
+    def __init__(self, dynamodb: DynamoDBClient) -> None:
         self._tables = RestoreTables(dynamodb)
 
     def execution_tag(self, table: str) -> str | None:

@@ -8,12 +8,15 @@ records the outcome and the measured time (the RTO history `status` shows).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.state_table import put_if_absent
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 PK_PREFIX = "REHEARSAL#"
 RehearsalStatus = Literal["STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
@@ -37,7 +40,7 @@ class RehearsalRecord(BaseModel):
 
 
 class RtoHistoryStore:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 

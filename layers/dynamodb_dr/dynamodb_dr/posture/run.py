@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dynamodb_dr.core.aws import AwsClients
-from dynamodb_dr.core.config import Settings, resolve_policies
+from dynamodb_dr.core.config import Settings, StackSettings, resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
@@ -32,12 +31,20 @@ class PostureConfig(BaseModel):
     export_chain: bool = True
     replication_metrics: bool = True
 
+
+class PostureSettings(StackSettings):
+    """The posture function's environment (empty values: that source is not deployed)."""
+
+    archive_bucket: str | None = None
+    cdc_failure_queue_url: str | None = Field(default=None, pattern=r"^https://")
+
+    @field_validator("archive_bucket", "cdc_failure_queue_url", mode="before")
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> PostureConfig:
-        return cls(
-            archive_bucket=environ.get("ARCHIVE_BUCKET") or None,
-            failure_queue_url=environ.get("CDC_FAILURE_QUEUE_URL") or None,
-        )
+    def _empty_is_none(cls, value: object) -> object:
+        return value or None
+
+    def config(self) -> PostureConfig:
+        return PostureConfig(archive_bucket=self.archive_bucket, failure_queue_url=self.cdc_failure_queue_url)
 
 
 def build_sources(settings: Settings, clients: AwsClients, config: PostureConfig) -> PostureSources:

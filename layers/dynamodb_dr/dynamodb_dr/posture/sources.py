@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.dynamo import DynamoControl
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
 
 BACKUP_PK = "BACKUP#"
 
@@ -27,7 +33,7 @@ class BackupSummaryView:
 class BackupView:
     """On-demand backups: the ledger (this tool's ticks) and list_backups (every USER backup)."""
 
-    def __init__(self, dynamo: DynamoControl, client: Any, state_table: str) -> None:
+    def __init__(self, dynamo: DynamoControl, client: DynamoDBClient, state_table: str) -> None:
         self._dynamo = dynamo
         self._client = client
         self._state_table = state_table
@@ -46,19 +52,13 @@ class BackupView:
         )
 
     def _ledger_items(self, logical: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {
-            "TableName": self._state_table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"{BACKUP_PK}{logical}"}},
-        }
-        while True:
-            with aws_errors(table=logical):
-                page = self._client.query(**request)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._state_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"{BACKUP_PK}{logical}"}},
+        )
+        with aws_errors(table=logical):
+            return [dict(item) for page in pages for item in page.get("Items", [])]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class ExportSummaryView:
 class ExportView:
     """The S3 export chain (issue 4) as recorded in the state table."""
 
-    def __init__(self, client: Any, state_table: str) -> None:
+    def __init__(self, client: DynamoDBClient, state_table: str) -> None:
         self._client = client
         self._state_table = state_table
 
@@ -104,7 +104,7 @@ class ExportView:
 class CdcArchiveView:
     """Freshness of the CDC archive (issue 3): the newest object under cdc/table=<logical>/."""
 
-    def __init__(self, s3: Any, bucket: str, *, lookback: timedelta = timedelta(hours=6)) -> None:
+    def __init__(self, s3: S3Client, bucket: str, *, lookback: timedelta = timedelta(hours=6)) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._lookback = lookback
@@ -122,37 +122,34 @@ class CdcArchiveView:
         return None
 
     def _newest_under(self, prefix: str) -> datetime | None:
-        newest: datetime | None = None
-        request: dict[str, Any] = {"Bucket": self._bucket, "Prefix": prefix}
-        while True:
-            with aws_errors():
-                page = self._s3.list_objects_v2(**request)
-            for obj in page.get("Contents", []):
-                modified = obj["LastModified"]
-                newest = modified if newest is None else max(newest, modified)
-            if not page.get("IsTruncated"):
-                return newest
-            request["ContinuationToken"] = page["NextContinuationToken"]
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+        with aws_errors():
+            modified = [obj["LastModified"] for page in pages for obj in page.get("Contents", [])]
+        return max(modified, default=None)
 
 
 class DeadLetterView:
     """Depth of the CDC failure queue (records the archiver gave up on), shared by all tables."""
 
-    def __init__(self, sqs: Any, queue_url: str) -> None:
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
 
     def depth(self) -> int:
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         with aws_errors():
-            attributes = self._sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=names)
-        return sum(int(attributes.get("Attributes", {}).get(name, 0)) for name in names)
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self._queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            ).get("Attributes", {})
+        visible = attributes.get("ApproximateNumberOfMessages", "0")
+        in_flight = attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+        return int(visible) + int(in_flight)
 
 
 class ReplicationView:
     """`ReplicationLatency` of a global table replica (AWS/DynamoDB), average of recent minutes."""
 
-    def __init__(self, cloudwatch: Any, *, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(self, cloudwatch: CloudWatchClient, *, window: timedelta = timedelta(minutes=15)) -> None:
         self._cloudwatch = cloudwatch
         self._window = window
 

@@ -7,19 +7,22 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dynamodb_dr.cdc.archive import read_changes
+from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
 from dynamodb_dr.cdc.model import binary_to_bytes, dedupe
 from dynamodb_dr.core.aws import aws_errors
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 LOOKBACK = timedelta(hours=1)
 GUARD = timedelta(seconds=1)
 
 
 def archive_sample(
-    store: Any,
-    dynamodb: Any,
+    store: ArchiveStore,
+    dynamodb: DynamoDBClient,
     *,
     logical: str,
     target: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import Settings
@@ -18,6 +18,10 @@ from dynamodb_dr.core.errors import CutoverConflict, CutoverFailed, RestoreReque
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.tables import RestoreTables
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_ssm import SSMClient
 
 PENDING, SWITCHED, FAILED, ROLLED_BACK = "PENDING", "SWITCHED", "FAILED", "ROLLED_BACK"
 
@@ -33,7 +37,7 @@ class PointerChange:
 class CutoverLedger:
     """One item per restore execution: pk RESTORE#<execution>, sk CUTOVER."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._ddb, self._table = dynamodb, table
 
     @staticmethod
@@ -75,7 +79,7 @@ class CutoverLedger:
 
 
 class Pointers:
-    def __init__(self, ssm: Any) -> None:
+    def __init__(self, ssm: SSMClient) -> None:
         self._ssm = ssm
 
     def put(self, parameter: str, value: str) -> None:

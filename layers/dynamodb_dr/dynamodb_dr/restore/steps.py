@@ -10,7 +10,6 @@ from typing import Any
 from dynamodb_dr.cdc.archive import ArchiveStore
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr.core.aws import AwsClients
-from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import (
     DynamoDbDrError,
     InvalidInput,
@@ -21,19 +20,26 @@ from dynamodb_dr.core.errors import (
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.restore import checksum, validate
 from dynamodb_dr.restore.archive_check import archive_sample
+from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.plan import build_plan
-from dynamodb_dr.restore.settings import TableSettings
+from dynamodb_dr.restore.table_settings import TableSettings
 from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE, RestoreTables
 
 
 @dataclass
 class StepEnv:
-    settings: Settings
+    settings: RestoreSettings
     clients: AwsClients
     remaining_ms: Callable[[], int]
-    topic_arn: str | None = None
-    archive_bucket: str | None = None
+
+    @property
+    def topic_arn(self) -> str | None:
+        return self.settings.restore_topic_arn
+
+    @property
+    def archive_bucket(self) -> str | None:
+        return self.settings.archive_bucket
 
     @property
     def tables(self) -> RestoreTables:

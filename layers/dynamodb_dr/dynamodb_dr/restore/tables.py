@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.errors import AwsCallFailed, LimitExceeded, TableNotFound
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 TAG_PREFIX = "dynamodb-dr:"
 TAG_EXECUTION = f"{TAG_PREFIX}restore-execution"
@@ -17,7 +20,7 @@ TAG_STATUS = f"{TAG_PREFIX}restore-status"
 
 
 class RestoreTables:
-    def __init__(self, dynamodb: Any) -> None:
+    def __init__(self, dynamodb: DynamoDBClient) -> None:
         self._ddb = dynamodb
 
     def describe(self, table: str) -> dict[str, Any]:
@@ -45,7 +48,7 @@ class RestoreTables:
         Idempotent: a retried call that finds its own restore returns "already-started".
         """
         description = self.describe(source)
-        request: dict[str, Any] = {
+        request: Any = {
             "SourceTableName": source,
             "TargetTableName": target,
             "RestoreDateTime": restore_time,
@@ -93,7 +96,7 @@ class RestoreTables:
     def wait_active(self, table: str, timeout_seconds: float = 120, interval: float = 5) -> bool:
         """Wait (bounded) until an update such as a stream change has finished."""
         deadline = time.monotonic() + timeout_seconds
-        while True:
+        while True:  # by hand: the table_exists waiter checks the table's status, not its indexes'
             status, indexes = self.status(table)
             if status == "ACTIVE" and all(s == "ACTIVE" for s in indexes.values()):
                 return True
@@ -113,14 +116,10 @@ class RestoreTables:
     def tags(self, table: str) -> dict[str, str]:
         arn = self.describe(table)["TableArn"]
         tags: dict[str, str] = {}
-        request: dict[str, Any] = {"ResourceArn": arn}
-        while True:
-            with aws_errors(table=table):
-                page = self._ddb.list_tags_of_resource(**request)
-            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
-            if not page.get("NextToken"):
-                return tags
-            request["NextToken"] = page["NextToken"]
+        with aws_errors(table=table):
+            for page in self._ddb.get_paginator("list_tags_of_resource").paginate(ResourceArn=arn):
+                tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        return tags
 
     def tag(self, table: str, tags: dict[str, str]) -> None:
         arn = self.describe(table)["TableArn"]

@@ -1,0 +1,186 @@
+"""What a restore drops: read each setting on source and restored table, re-apply, diff.
+
+Every setting has a reader (setting_readers.py) and, where it can be changed after the restore, an
+applier here. Re-applying is per setting: one failure is recorded, not fatal; the diff that
+follows decides whether the run may continue.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.restore.models import SETTING_NAMES
+from dynamodb_dr.restore.setting_readers import ALARM_FIELDS, NAME, SettingReaders, Unknown
+from dynamodb_dr.restore.tables import RestoreTables
+
+if TYPE_CHECKING:
+    from types_boto3_application_autoscaling.type_defs import PutScalingPolicyRequestTypeDef
+    from types_boto3_dynamodb.literals import StreamViewTypeType
+
+__all__ = ["NAME", "SettingResult", "TableSettings", "Unknown"]
+
+
+@dataclass(frozen=True)
+class SettingResult:
+    setting: str
+    status: str  # applied | unchanged | failed | not-verifiable
+    detail: str = ""
+
+
+class TableSettings(SettingReaders):
+    """Reads, re-applies and compares one table's settings through injected boto3 clients."""
+
+    def reapply(self, source: str, target: str) -> list[SettingResult]:
+        """Make `target` match `source` setting by setting; returns what happened to each."""
+        before_source, before_target = self.read(source), self.read(target)
+        results: list[SettingResult] = []
+        for name in SETTING_NAMES:
+            wanted, current = before_source[name], before_target[name]
+            if isinstance(wanted, Unknown):
+                results.append(
+                    SettingResult(name, "not-verifiable", f"cannot read on source: {wanted.reason}")
+                )
+                continue
+            if wanted == current:
+                results.append(SettingResult(name, "unchanged"))
+                continue
+            applier = getattr(self, f"_apply_{name}", None)
+            if applier is None:
+                results.append(SettingResult(name, "failed", "set at restore time; cannot be changed after"))
+                continue
+            try:
+                with aws_errors(table=target):
+                    applier(source, target, wanted)
+            except Exception as exc:
+                results.append(
+                    SettingResult(name, "failed", f"{error_code(exc.__cause__ or exc)}: {str(exc)[:200]}")
+                )
+                continue
+            results.append(SettingResult(name, "applied"))
+        return results
+
+    def diff(self, source: str, target: str) -> dict[str, dict[str, Any]]:
+        """Settings whose values still differ (Unknown on the source is not a difference)."""
+        left, right = self.read(source), self.read(target)
+        return {
+            name: {"source": _jsonable(left[name]), "restored": _jsonable(right[name])}
+            for name in SETTING_NAMES
+            if not isinstance(left[name], Unknown) and left[name] != right[name]
+        }
+
+    def _apply_pitr(self, source: str, target: str, wanted: dict[str, Any]) -> None:
+        if wanted["enabled"]:
+            self._ddb.update_continuous_backups(
+                TableName=target,
+                PointInTimeRecoverySpecification={
+                    "PointInTimeRecoveryEnabled": True,
+                    "RecoveryPeriodInDays": wanted["days"],
+                },
+            )
+            return
+        self._ddb.update_continuous_backups(
+            TableName=target, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+        )
+
+    def _wait_idle(self, table: str) -> None:
+        """UpdateTable is refused while a previous update is in progress."""
+        RestoreTables(self._ddb).wait_active(table)
+
+    def _apply_stream(self, source: str, target: str, wanted: StreamViewTypeType | None) -> None:
+        self._wait_idle(target)
+        if wanted:
+            self._ddb.update_table(
+                TableName=target,
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": wanted},
+            )
+        else:
+            self._ddb.update_table(TableName=target, StreamSpecification={"StreamEnabled": False})
+
+    def _apply_ttl(self, source: str, target: str, wanted: str | None) -> None:
+        attribute = wanted or self._ttl_attribute(target)
+        self._ddb.update_time_to_live(
+            TableName=target, TimeToLiveSpecification={"Enabled": bool(wanted), "AttributeName": attribute}
+        )
+
+    def _ttl_attribute(self, table: str) -> str:
+        return str(
+            self._ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"].get("AttributeName", "")
+        )
+
+    def _apply_tags(self, source: str, target: str, wanted: dict[str, str]) -> None:
+        arn = self._table(target)["TableArn"]
+        current = self._tags(target)
+        extra = sorted(set(current) - set(wanted))
+        if extra:
+            self._ddb.untag_resource(ResourceArn=arn, TagKeys=extra)
+        if wanted:
+            self._ddb.tag_resource(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in wanted.items()])
+
+    def _apply_deletion_protection(self, source: str, target: str, wanted: bool) -> None:
+        self._wait_idle(target)
+        self._ddb.update_table(TableName=target, DeletionProtectionEnabled=wanted)
+
+    def _apply_autoscaling(self, source: str, target: str, wanted: dict[str, Any]) -> None:
+        for t in list(self.scalable_targets(source)):
+            self._aas.register_scalable_target(
+                ServiceNamespace="dynamodb",
+                ResourceId=_retarget(t["ResourceId"], source, target),
+                ScalableDimension=t["ScalableDimension"],
+                MinCapacity=t["MinCapacity"],
+                MaxCapacity=t["MaxCapacity"],
+            )
+        for p in list(self.scaling_policies(source)):
+            request: PutScalingPolicyRequestTypeDef = {
+                "PolicyName": p["PolicyName"],
+                "ServiceNamespace": "dynamodb",
+                "ResourceId": _retarget(p["ResourceId"], source, target),
+                "ScalableDimension": p["ScalableDimension"],
+                "PolicyType": p["PolicyType"],
+            }
+            if "TargetTrackingScalingPolicyConfiguration" in p:
+                request["TargetTrackingScalingPolicyConfiguration"] = p[
+                    "TargetTrackingScalingPolicyConfiguration"
+                ]
+            if "StepScalingPolicyConfiguration" in p:
+                request["StepScalingPolicyConfiguration"] = p["StepScalingPolicyConfiguration"]
+            self._aas.put_scaling_policy(**request)
+
+    def _apply_contributor_insights(self, source: str, target: str, wanted: str) -> None:
+        enable = wanted in {"ENABLED", "ENABLING"}
+        self._ddb.update_contributor_insights(
+            TableName=target, ContributorInsightsAction="ENABLE" if enable else "DISABLE"
+        )
+
+    def _apply_resource_policy(self, source: str, target: str, wanted: Any) -> None:
+        arn = self._table(target)["TableArn"]
+        if wanted is None:
+            self._ddb.delete_resource_policy(ResourceArn=arn)
+            return
+        self._ddb.put_resource_policy(ResourceArn=arn, Policy=json.dumps(wanted).replace(NAME, arn))
+
+    def _apply_kinesis_destinations(self, source: str, target: str, wanted: list[str]) -> None:
+        for stream_arn in wanted:
+            self._ddb.enable_kinesis_streaming_destination(TableName=target, StreamArn=stream_arn)
+
+    def _apply_alarms(self, source: str, target: str, wanted: list[str]) -> None:
+        """Copies of the source's alarms watching the restored table (named '<alarm> (<target>)')."""
+        for alarm in self.table_alarms(source):
+            request: dict[str, Any] = {k: v for k, v in alarm.items() if k in ALARM_FIELDS}
+            request["AlarmName"] = f"{alarm['AlarmName']} ({target})"[:255]
+            request["Dimensions"] = [
+                {**d, "Value": target} if d["Name"] == "TableName" else d for d in alarm.get("Dimensions", [])
+            ]
+            self._cw.put_metric_alarm(**request)
+
+
+def _retarget(resource_id: str, source: str, target: str) -> str:
+    return resource_id.replace(f"table/{source}", f"table/{target}", 1)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return {"unknown": value.reason}
+    return json.loads(json.dumps(value, default=str))
