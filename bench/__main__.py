@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -19,6 +20,7 @@ from bench.harness import (
     na,
     render,
     replace_readme_table,
+    target_summary,
     write_json,
 )
 
@@ -45,7 +47,7 @@ def run_suite(name: str, module_name: str, config: Config) -> list[Row]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, 1 repeat")
-    parser.add_argument("--repeat", type=int, help="runs per median (default 3, --quick 1)")
+    parser.add_argument("--repeat", type=int, help="runs per median (default 5, --quick 1)")
     parser.add_argument(
         "--only", action="append", choices=[n for n, _ in SUITES], help="run only these suites"
     )
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"write the table into README.md between {README_START} and {README_END}",
     )
     args = parser.parse_args(argv)
-    config = Config(quick=args.quick, repeat=args.repeat or (1 if args.quick else 3))
+    config = Config(quick=args.quick, repeat=args.repeat or (1 if args.quick else 5))
+    load_before = os.getloadavg()
     rows: list[Row] = []
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -68,10 +71,21 @@ def main(argv: list[str] | None = None) -> int:
         rows += run_suite(name, module, config)
         seconds[name] = round(time.perf_counter() - t0, 1)
         print(f"bench: {name} done in {seconds[name]} s", file=sys.stderr, flush=True)
+    load = (load_before[0], os.getloadavg()[0])  # others' work on a shared machine shows here
     table = render(rows)
     total = round(time.perf_counter() - started, 1)
     print(table)
-    meta = {"quick": config.quick, "repeat": config.repeat, "suite_seconds": seconds, "total_seconds": total}
+    summary = target_summary(rows)
+    if summary:
+        print("\n" + summary)
+    print(f"\nload {load[0]:.1f} at the start, {load[1]:.1f} at the end ({os.cpu_count()} CPUs)")
+    meta = {
+        "quick": config.quick,
+        "repeat": config.repeat,
+        "suite_seconds": seconds,
+        "total_seconds": total,
+        "load_average": load,
+    }
     path = write_json(
         rows,
         ROOT / args.output if not args.output.startswith("/") else __import__("pathlib").Path(args.output),
@@ -81,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_readme:
         readme = ROOT / "README.md"
         mode = "quick" if config.quick else f"median of {config.repeat}"
-        header = f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({mode}, {total:.0f} s in all):\n\n"
-        readme.write_text(replace_readme_table(readme.read_text(), table, header))
+        header = (
+            f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({mode}, {total:.0f} s in all, "
+            f"load average {load[0]:.1f}-{load[1]:.1f} on {os.cpu_count()} CPUs):\n\n"
+        )
+        readme.write_text(replace_readme_table(readme.read_text(), table + "\n\n" + summary, header))
     return 0
 
 

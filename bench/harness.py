@@ -70,6 +70,40 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     return value / baseline
 
 
+TargetOf = Literal["value", "advantage", "ratio", "excess"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """An issue-16 target, checked on the row's measurement of this same run.
+
+    of: "value" (ours), "advantage" (times better than the baseline) or "excess" (ours minus the
+    baseline); op ">=" or "<=" against threshold.
+    """
+
+    of: TargetOf
+    op: Literal[">=", "<="]
+    threshold: float
+    label: str  # e.g. ">= 3x dynamodump"
+
+    def measured(self, row: Row) -> float | None:
+        if self.of == "value":
+            return row.value
+        if self.of == "advantage":
+            return row.advantage
+        if self.of == "ratio":
+            return row.ratio
+        if row.value is None or row.baseline_value is None:
+            return None
+        return row.value - row.baseline_value
+
+    def met(self, row: Row) -> bool | None:
+        got = self.measured(row)
+        if got is None:
+            return None
+        return got >= self.threshold if self.op == ">=" else got <= self.threshold
+
+
 @dataclass
 class Row:
     suite: str
@@ -81,10 +115,24 @@ class Row:
     better: Better = "higher"
     runs: int = 0  # N of the median (0 = computed, not timed)
     note: str = ""
+    target: Target | None = None
     ratio: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.ratio = ratio(self.value, self.baseline_value)
+
+    @property
+    def verdict(self) -> str:
+        """The target check, e.g. "met: 3.42x >= 3x dynamodump" ("" without a target)."""
+        if self.target is None:
+            return ""
+        got, met = self.target.measured(self), self.target.met(self)
+        if got is None or met is None:
+            return f"not measured ({self.target.label})"
+        shown = f"{got:.2f}x" if self.target.of in ("advantage", "ratio") else f"{fmt(got)} {self.unit}"
+        if self.target.of == "excess":
+            shown = f"+{fmt(got)} {self.unit}" if got >= 0 else f"{fmt(got)} {self.unit}"
+        return f"{'met' if met else 'MISSED'}: {shown} (target {self.target.label})"
 
     @property
     def advantage(self) -> float | None:
@@ -135,6 +183,7 @@ HEADERS = (
     "ours/baseline",
     "verdict",
     "N",
+    "issue-16 target",
 )
 
 
@@ -153,9 +202,19 @@ def table_rows(rows: Sequence[Row]) -> list[tuple[str, ...]]:
                 "n/a" if row.ratio is None else f"{row.ratio:.3g}",
                 fmt_advantage(row),
                 str(row.runs) if row.runs else "-",
+                row.verdict or "-",
             )
         )
     return out
+
+
+def target_summary(rows: Sequence[Row]) -> str:
+    """Each target next to its value measured in this run, one line each."""
+    lines = ["Issue 16 targets, measured in this run:"]
+    for row in rows:
+        if row.target is not None:
+            lines.append(f"- {row.suite} / {row.metric}: {row.verdict}")
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def render(rows: Sequence[Row]) -> str:
@@ -188,7 +247,15 @@ def environment() -> dict[str, Any]:
 def to_json(rows: Sequence[Row], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "meta": {**environment(), **(meta or {})},
-        "rows": [{**asdict(row), "advantage": row.advantage} for row in rows],
+        "rows": [
+            {
+                **asdict(row),
+                "advantage": row.advantage,
+                "target_met": row.target.met(row) if row.target else None,
+                "verdict_text": row.verdict,
+            }
+            for row in rows
+        ],
     }
 
 
@@ -210,7 +277,7 @@ class Config:
     """Run sizes: `quick` is a smoke run (minutes matter more than precision)."""
 
     quick: bool = False
-    repeat: int = 3
+    repeat: int = 5
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full

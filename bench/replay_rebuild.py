@@ -31,7 +31,7 @@ SUITE = "replay / rebuild"
 TOOLS = ROOT / ".tools" / "dynamodump"
 TOOL_PY = TOOLS / "bin" / "python"
 UV = ROOT / ".venv" / "bin" / "uv"
-DUMP_VERSION = ""  # any: the bench reports the installed version
+DUMP_VERSION = "1.11.1"  # pinned: the peer measured is always the same release
 
 
 def ensure_dynamodump() -> str:
@@ -40,8 +40,8 @@ def ensure_dynamodump() -> str:
         subprocess.run([str(UV), "venv", "--quiet", "--python", sys.executable, str(TOOLS)], check=True)
     probe = [str(TOOL_PY), "-c", "import importlib.metadata as m; print(m.version('dynamodump'))"]
     done = subprocess.run(probe, capture_output=True, text=True, check=False)
-    if done.returncode:
-        spec = f"dynamodump=={DUMP_VERSION}" if DUMP_VERSION else "dynamodump"
+    if done.returncode or done.stdout.strip() != DUMP_VERSION:
+        spec = f"dynamodump=={DUMP_VERSION}"
         subprocess.run([str(UV), "pip", "install", "--quiet", "--python", str(TOOL_PY), spec], check=True)
         done = subprocess.run(probe, capture_output=True, text=True, check=True)
     return done.stdout.strip()

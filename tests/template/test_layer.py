@@ -124,15 +124,20 @@ def test_layer_fits_its_size_budget(layer: Path) -> None:
     assert not list(layer.rglob("__pycache__")), "bytecode of the build host's Python shipped"
 
 
-def _runtime_dir(tmp_path: Path) -> tuple[Path, Path]:
-    """(native, runtime): this machine's pydantic_core build (the layer's is arm64) and boto3's stack."""
+def _runtime_dir(layer: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """(native, runtime): this machine's builds of the layer's compiled packages (the layer's are
+    arm64; same pinned versions in the dev venv) and the runtime's boto3 stack."""
+    import importlib
+
     import boto3
-    import pydantic_core
 
     native, runtime = tmp_path / "native", tmp_path / "runtime"
     native.mkdir()
     runtime.mkdir()
-    (native / "pydantic_core").symlink_to(Path(pydantic_core.__file__).parent)
+    compiled = {p.relative_to(layer).parts[0] for p in layer.rglob("*.so")}
+    assert compiled, "expected compiled packages (pydantic_core, orjson) in the layer"
+    for package in compiled:
+        (native / package).symlink_to(Path(importlib.import_module(package).__file__ or "").parent)
     site = Path(boto3.__file__).parent.parent
     for name in RUNTIME_TOP_LEVEL:
         source = site / name if (site / name).exists() else site / f"{name}.py"
@@ -160,7 +165,7 @@ def test_every_handler_imports_from_the_built_layer_without_the_xray_sdk(
     layer: Path, function: str, tmp_path: Path
 ) -> None:
     """A fresh interpreter without site-packages: function code, the layer, the runtime's boto3 only."""
-    native, runtime = _runtime_dir(tmp_path)
+    native, runtime = _runtime_dir(layer, tmp_path)
     folder = PROJECT_ROOT / "functions" / function
     paths = [str(folder), str(native), str(layer), str(runtime)]
     env = {

@@ -113,3 +113,30 @@ def test_every_suite_module_exposes_run() -> None:
 def test_config_sizes() -> None:
     assert Config(quick=True).size(10_000, 100) == 100
     assert Config().size(10_000, 100) == 10_000
+
+
+def test_targets_are_checked_on_the_same_runs_measurements() -> None:
+    from bench.harness import Target, target_summary
+
+    faster = Row(
+        "r", "replay", 300.0, "items/s", "dynamodump", 100.0, target=Target("advantage", ">=", 3, ">= 3x")
+    )
+    slower = Row(
+        "r", "rebuild", 200.0, "items/s", "dynamodump", 100.0, target=Target("advantage", ">=", 3, ">= 3x")
+    )
+    imports = Row(
+        "c", "import", 250.0, "ms", "bare", 140.0, better="lower", target=Target("excess", "<=", 100, "+100")
+    )
+    floor = Row(
+        "v", "100M", 1100.0, "s", "floor", 1000.0, better="lower", target=Target("ratio", "<=", 1.25, "1.25x")
+    )
+    assert faster.target and faster.target.met(faster) is True and faster.verdict.startswith("met: 3.00x")
+    assert slower.target and slower.target.met(slower) is False and slower.verdict.startswith("MISSED")
+    assert imports.verdict.startswith("MISSED: +110 ms")
+    assert floor.verdict.startswith("met: 1.10x")
+    missing = na("r", "x", "items/s", "b", "tool missing")
+    missing.target = Target("value", ">=", 1, ">= 1")
+    assert missing.verdict.startswith("not measured")
+    summary = target_summary([faster, slower, Row("x", "no target", 1.0, "s", "b", 1.0)])
+    assert summary.count("\n- ") == 2 and "no target" not in summary
+    assert "issue-16 target" in render([faster]).splitlines()[0]

@@ -23,7 +23,7 @@ def test_request_defaults_are_safe() -> None:
     assert request.cutover == "approval"
     assert request.catch_up is False
     assert request.on_failure == "keep"
-    assert request.validation.segments == 4
+    assert request.validation.segments is None  # sized from the table (restore/estimate.py)
 
 
 @pytest.mark.parametrize(
@@ -97,10 +97,10 @@ class _PagedScan:
 
     def scan(self, **request: Any) -> dict[str, Any]:
         self.calls.append(request)
-        index = int(request.get("ExclusiveStartKey", {}).get("page", 0))
+        index = int(request.get("ExclusiveStartKey", {}).get("page", {"N": "0"})["N"])
         page: dict[str, Any] = {"Items": self.pages[index]}
         if index + 1 < len(self.pages):
-            page["LastEvaluatedKey"] = {"page": index + 1}
+            page["LastEvaluatedKey"] = {"page": {"N": str(index + 1)}}
         return page
 
 

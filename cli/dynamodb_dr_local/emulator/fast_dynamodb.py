@@ -41,3 +41,22 @@ def install(set_attribute: Callable[[Any, str, Any], None]) -> None:
         return original(self, context)
 
     set_attribute(DynamoResult, "execute_result", execute_result)
+    _install_binary_key_segments(set_attribute)
+
+
+def _install_binary_key_segments(set_attribute: Callable[[Any, str, Any], None]) -> None:
+    """moto's segmented Scan hashes the partition key as text and fails on a binary (B) key;
+    AWS segments any key type. Same segment assignment as moto's for S/N keys."""
+    import hashlib
+
+    from moto.dynamodb.models.dynamo_type import Item
+
+    def is_within_segment(self: Any, segments: tuple[int, int] | tuple[None, None]) -> bool:
+        segment, total = segments
+        if segment is None or total is None:  # a Scan without segments
+            return True
+        value = self.hash_key.value
+        raw = value if isinstance(value, bytes) else str(value).encode("utf8")
+        return segment == hashlib.md5(raw, usedforsecurity=False).digest()[0] % total
+
+    set_attribute(Item, "is_within_segment", is_within_segment)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.restore.estimate import ValidationEstimate
 
 # Every (table, segment) leaves ~250 bytes of scan result in the execution state (256 KB max).
 MAX_SEGMENTS = 400
@@ -66,7 +67,8 @@ class ExpectedFigures(BaseModel):
 class ValidationThresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    segments: int = Field(default=4, ge=1, le=MAX_SEGMENTS)
+    # Parallel Scan segments per table; None: sized from the table's size (restore/estimate.py).
+    segments: int | None = Field(default=None, ge=1, le=MAX_SEGMENTS)
     min_items: int = Field(default=0, ge=0)
     # Allowed difference to an expected item count, in percent (0 = exact).
     max_count_deviation_pct: float = Field(default=0.0, ge=0, le=100)
@@ -127,7 +129,7 @@ class RestoreRequest(BaseModel):
             raise ValueError("a table is named twice")
         if (self.restore_time is None) == (not self.use_latest):
             raise ValueError("give exactly one of `restore_time` or `use_latest: true`")
-        if len(self.tables) * self.validation.segments > MAX_SEGMENTS:
+        if len(self.tables) * (self.validation.segments or 1) > MAX_SEGMENTS:
             raise ValueError(f"tables x validation.segments must stay within {MAX_SEGMENTS}")
         unknown = sorted(set(self.validation.expected) - set(logicals))
         if unknown:
@@ -169,3 +171,4 @@ class Plan(BaseModel):
     poll: PollPlan = PollPlan(interval_seconds=30, max_attempts=1)
     rollback_of: str | None = None
     rto_minutes: int = 60
+    validation_estimate: ValidationEstimate = ValidationEstimate()

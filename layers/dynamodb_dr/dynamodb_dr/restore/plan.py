@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from dynamodb_dr.core.config import Settings, _short, resolve_policies
 from dynamodb_dr.core.errors import RestoreRequestInvalid, TableNotProtected
 from dynamodb_dr.core.registry import TableRegistry
-from dynamodb_dr.restore.models import Plan, PlannedTable, PollPlan, RestoreRequest
+from dynamodb_dr.restore.estimate import estimate
+from dynamodb_dr.restore.models import MAX_SEGMENTS, Plan, PlannedTable, PollPlan, RestoreRequest
 from dynamodb_dr.restore.tables import RestoreTables
 
 # Share of the RTO the restore itself may take; the rest is for settings, validation, cutover.
@@ -56,12 +57,14 @@ def build_plan(
     policies = resolve_policies(settings, registry.policy_document()).policies
     planned: list[PlannedTable] = []
     windows = []
+    sources: dict[str, dict[str, Any]] = {}
     for entry in request.tables:
         try:
             live = registry.resolve(entry.logical)
         except TableNotProtected as exc:
             raise RestoreRequestInvalid(str(exc), table=entry.logical) from exc
         source = tables.describe(live.live_table)
+        sources[entry.logical] = source
         window = tables.restorable_window(live.live_table)
         if window is None:
             raise RestoreRequestInvalid(
@@ -99,4 +102,10 @@ def build_plan(
         validation=request.validation,
         poll=poll_plan(rto, request.restore_timeout_minutes),
         rto_minutes=rto,
+        validation_estimate=estimate(
+            sources,
+            requested_segments=request.validation.segments,
+            max_segments=MAX_SEGMENTS,
+            rto_minutes=rto,
+        ),
     )

@@ -11,12 +11,17 @@ from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.tables import RestoreTables
 
 
+def segment_count(plan: Plan, logical: str) -> int:
+    """The request's explicit `validation.segments`, else the plan's, sized from the table's size."""
+    return plan.validation.segments or plan.validation_estimate.segments_of(logical) or 1
+
+
 def segments(plan: Plan) -> list[dict[str, Any]]:
     """One Map item per (table, segment)."""
-    total = plan.validation.segments
     return [
         {"logical": t.logical, "table": t.target, "segment": s, "total": total}
         for t in plan.tables
+        for total in [segment_count(plan, t.logical)]
         for s in range(total)
     ]
 
@@ -58,8 +63,9 @@ def evaluate(
             indexes,
         )
         thresholds = plan.validation
-        if len(mine) != thresholds.segments or not all(r["progress"]["done"] for r in mine):
-            table.problems.append(f"scanned {len(mine)} of {thresholds.segments} segments completely")
+        planned_segments = segment_count(plan, planned.logical)
+        if len(mine) != planned_segments or not all(r["progress"]["done"] for r in mine):
+            table.problems.append(f"scanned {len(mine)} of {planned_segments} segments completely")
         if status != "ACTIVE":
             table.problems.append(f"table is {status}")
         table.problems.extend(f"index {n} is {s}" for n, s in indexes.items() if s != "ACTIVE")
