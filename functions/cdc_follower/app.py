@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.cdc.follow import FollowerSettings, StreamFollower
+from dynamodb_dr.cdc.timeline import TimelineRecorder
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import StreamFollowFailed
 from dynamodb_dr.core.registry import TableRegistry, with_fleet
@@ -34,6 +35,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         clients.client("dynamodb"),
         clients.client("lambda"),
         settings,
+        timeline=TimelineRecorder(clients.client("ssm"), clients.client("s3"), settings.archive_bucket),
     )
     report = follower.sync()
     created = sum(1 for t in report.tables if t.action.endswith("created"))

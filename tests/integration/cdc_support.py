@@ -68,7 +68,10 @@ class Cdc:
         """(object key, change) for every archived line, objects in key order."""
         store = self.store()
         return [
-            (key, change) for key in sorted(store.keys("cdc/")) for change in read_object(store.get(key), key)
+            (key, change)
+            for key in sorted(store.keys("cdc/"))
+            if key.endswith(".jsonl.gz")  # not the live-table history
+            for change in read_object(store.get(key), key)
         ]
 
 
@@ -89,11 +92,11 @@ def s3_faults(should_fail: Callable[[int], str | None]) -> Iterator[list[str]]:
     the write, per `should_fail(n)`. Yields the log of injected faults."""
     from botocore.exceptions import ClientError
 
-    original = ArchiveStore.put
+    original = ArchiveStore.put_new
     injected: list[str] = []
     calls = [0]
 
-    def put(self: ArchiveStore, key: str, body: bytes, records: int) -> None:
+    def put_new(self: ArchiveStore, key: str, body: bytes, records: int) -> bool:
         calls[0] += 1
         fault = should_fail(calls[0])
         if fault == "lost-ack":
@@ -102,13 +105,13 @@ def s3_faults(should_fail: Callable[[int], str | None]) -> Iterator[list[str]]:
             injected.append(fault)
             with aws_errors():
                 raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "PutObject")
-        original(self, key, body, records)
+        return original(self, key, body, records)
 
-    ArchiveStore.put = put  # type: ignore[method-assign]
+    ArchiveStore.put_new = put_new  # type: ignore[method-assign]
     try:
         yield injected
     finally:
-        ArchiveStore.put = original  # type: ignore[method-assign]
+        ArchiveStore.put_new = original  # type: ignore[method-assign]
 
 
 def workload(table: Any, rng: random.Random, operations: int, keys: int = 12) -> None:

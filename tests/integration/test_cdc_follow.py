@@ -7,6 +7,7 @@ from cdc_support import Cdc
 from conftest import invoke, tag_as_restore_of
 
 from dynamodb_dr.core import paths
+from dynamodb_dr.core.paths import live_table_parameter, stack_prefix
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
@@ -98,3 +99,30 @@ def test_a_live_table_streaming_the_wrong_view_fails_loudly(emulator: Emulator, 
     logs = emulator.router.invocations[-1].logs
     assert "StreamViewMismatch" in logs
     assert mappings(emulator, stack) == {}  # and no mapping on a stream the archive cannot use
+
+
+def test_follower_copies_the_live_table_history_into_the_archive(
+    emulator: Emulator, stack: DeployedStack
+) -> None:
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.cdc.timeline import read_timeline
+
+    ssm = emulator.clients.client("ssm")
+    store = ArchiveStore(emulator.clients.client("s3"), stack.outputs["ArchiveBucketName"])
+    parameter = live_table_parameter(stack_prefix(stack.name), "customers")
+    follow(emulator, stack)
+    assert not read_timeline(store, "customers").recorded  # no pointer yet: customers is live
+    for value in ("customers", "customers-dr-a", "customers"):  # publish, cutover, rollback
+        ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=True)
+    emulator.clients.client("dynamodb").create_table(
+        TableName="customers-dr-a",
+        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    report = follow(emulator, stack)
+    assert report["tables"][0]["timeline_versions_recorded"] == 3  # type: ignore[index]
+    timeline = read_timeline(store, "customers")
+    assert [e.table for e in timeline.epochs] == ["customers", "customers-dr-a", "customers"]
+    again = follow(emulator, stack)
+    assert again["tables"][0]["timeline_versions_recorded"] == 0  # type: ignore[index]  # idempotent

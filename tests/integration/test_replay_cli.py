@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -69,7 +70,9 @@ def test_item_history_and_restore_to_a_point_in_time(cdc: Cdc, capsys: pytest.Ca
     key = {"customer_id": "cust-1"}
     table.put_item(Item={**key, "email": "a@example.com", "tier": "free"})
     table.update_item(Key=key, UpdateExpression="SET tier = :t", ExpressionAttributeValues={":t": "pro"})
+    time.sleep(1.1)  # stream times are whole seconds: `good` lies in a second of its own
     good = datetime.now(UTC)
+    time.sleep(1.1)
     table.update_item(
         Key=key, UpdateExpression="SET tier = :t", ExpressionAttributeValues={":t": "corrupted"}
     )
@@ -86,3 +89,29 @@ def test_item_history_and_restore_to_a_point_in_time(cdc: Cdc, capsys: pytest.Ca
     assert main([*restore, "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["action"] == "put"
     assert table.get_item(Key=key)["Item"] == {**key, "email": "a@example.com", "tier": "pro"}
+
+
+def test_a_corrupt_archive_object_is_a_named_error_with_its_key_and_the_archiver_moves_on(
+    cdc: Cdc, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resource = cdc.emulator.clients.session_resource("dynamodb")
+    workload(resource.Table("customers"), random.Random(12), 30, keys=10)
+    records = cdc.reader.read()
+    cdc.deliver(records[:10], batch_size=10)
+    s3 = cdc.emulator.clients.client("s3")
+    key = next(iter(cdc.store().keys("cdc/table=customers/dt=")))
+    body = s3.get_object(Bucket=cdc.bucket, Key=key)["Body"].read()
+    middle = len(body) // 2  # flipped bytes inside the gzip stream: zlib.error, not OSError
+    s3.put_object(Bucket=cdc.bucket, Key=key, Body=body[:middle] + bytes(b ^ 0xFF for b in body[middle:]))
+
+    cdc.deliver(records[10:], batch_size=10)  # later batches are not blocked by it
+    assert cdc.deliver(records[:10], batch_size=10) == 1  # a retry of the first batch repairs it
+    create_target(cdc.emulator.clients.client("dynamodb"), "customers-copy2")
+    window = ["--from", "now-1h", "--to", iso(datetime.now(UTC) + timedelta(minutes=1))]
+    assert main(["replay", "--table", "customers", *window, "--target", "customers-copy2"]) == 0
+    assert items(resource, "customers-copy2") == items(resource, "customers")
+
+    s3.put_object(Bucket=cdc.bucket, Key=key, Body=body[:middle] + bytes(b ^ 0xFF for b in body[middle:]))
+    assert main(["replay", "--table", "customers", *window, "--target", "customers-copy2"]) == 1
+    err = capsys.readouterr().err
+    assert "ArchiveCorrupt" in err and key in err and "Traceback" not in err

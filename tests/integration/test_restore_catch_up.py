@@ -74,7 +74,7 @@ def test_catch_up_is_off_by_default(emu: Emulator) -> None:
 
 def _archived_then_corrupted(emu: Emulator) -> tuple[Any, datetime, list[dict[str, Any]]]:
     """Ten items archived through the stream mapping, then corrupted; the restore point lies in
-    between, more than the check's guard (1 s) away from both."""
+    between, more than the check's guard (1 s) plus a stream second away from both."""
     make_table(emu, "customers", count=0)
     stack = deploy(emu, "customers")
     allow_object_writes(emu, stack.outputs["ArchiveBucketName"])
@@ -86,9 +86,11 @@ def _archived_then_corrupted(emu: Emulator) -> tuple[Any, datetime, list[dict[st
         for item in items:
             table.put_item(Item=item)
         good = scan(emu, "customers")
-        time.sleep(1.2)
+        # Stream times are whole seconds (as on AWS): a change stamped s happened within
+        # [s, s + 1 s), so the point keeps the guard plus that second from both sides.
+        time.sleep(2.2)
         point = mark()
-        time.sleep(1.2)
+        time.sleep(3.2)
         corrupt(emu, "customers", items)
     return stack, point, good
 

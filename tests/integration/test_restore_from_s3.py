@@ -155,22 +155,123 @@ def test_a_failure_midway_removes_the_partial_table_unless_kept(
     assert "NoSuchKey" in err.err or "does not exist" in err.err
 
 
-def test_the_cdc_archive_takes_the_table_from_the_last_export_to_the_time(
+def test_the_cdc_leg_claims_no_time_the_archive_cannot_prove(
     sim: Simulation, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
     import json
 
-    report_file = tmp_path / "report.json"
-    assert rebuild(sim, "customers-s3-cdc", at(53), "--report", str(report_file)) == 0
-    report = json.loads(report_file.read_text())
     # The emulator's stream records carry real (not simulated) times, so the archive holds no
-    # change inside the simulated window: the leg runs, adds nothing, and the report says so.
-    assert report["exports_reached"] == at(52).isoformat()
-    assert report["cdc"].startswith("0 changes") and report["reached"] == at(53).isoformat()
+    # change after the last export (52 h): nothing proves 52 h .. 53 h complete.
+    assert rebuild(sim, "customers-s3-cdc", at(53)) == 1
+    err = capsys.readouterr().err
+    assert "CdcCoverageIncomplete" in err and f"only up to {at(52).isoformat()}" in err
+    assert not exists(sim, "customers-s3-cdc")  # no table claims success
+
+    report_file = tmp_path / "report.json"
+    assert rebuild(sim, "customers-s3-cdc", at(53), "--accept-partial", "--report", str(report_file)) == 0
+    report = json.loads(report_file.read_text())
+    assert report["partial"] is True and report["reached"] == at(52).isoformat()
+    assert "PARTIAL" in capsys.readouterr().out
     assert sim.scan("customers-s3-cdc") == sim.snapshots[at(52)]
+
+
+def test_the_cdc_leg_reaches_the_time_when_the_archive_holds_a_change_there(
+    sim: Simulation, tmp_path: Any
+) -> None:
+    import json
+
+    from dynamodb_dr.cdc.model import Change, plan_objects
+
+    change = Change(
+        table="customers",
+        source_table="customers",
+        stream_label="2026-01-01T00:00:00.000",
+        event_id="e1",
+        event_name="INSERT",
+        sequence_number="1",
+        approximate_creation=at(53),
+        keys={"customer_id": {"S": "cdc-proof"}},
+        new_image={"customer_id": {"S": "cdc-proof"}},
+    )
+    obj = plan_objects([change])[0]
+    s3 = sim.emulator.clients.client("s3")
+    s3.put_object(Bucket=sim.bucket, Key=obj.key, Body=obj.body())
+    try:
+        report_file = tmp_path / "report.json"
+        assert rebuild(sim, "customers-s3-cdc53", at(53), "--report", str(report_file)) == 0
+    finally:
+        s3.delete_object(Bucket=sim.bucket, Key=obj.key)
+    report = json.loads(report_file.read_text())
+    assert report["reached"] == at(53).isoformat() and not report["partial"]
+    assert sim.scan("customers-s3-cdc53") == {
+        **sim.snapshots[at(52)],
+        "cdc-proof": {"customer_id": "cdc-proof"},
+    }
 
 
 def test_help_lists_the_command() -> None:
     with pytest.raises(SystemExit) as exited:
         main(["restore-from-s3", "--help"])
     assert exited.value.code == 0
+
+
+def _full_data_file(sim: Simulation, hour: int) -> str:
+    s3 = sim.emulator.clients.client("s3")
+    window = at(hour).strftime("%Y%m%dT%H%M%SZ")
+    listed = s3.list_objects_v2(Bucket=sim.bucket, Prefix=f"exports/customers/full/{window}")
+    return next(o["Key"] for o in listed["Contents"] if "/data/" in o["Key"])
+
+
+@pytest.mark.parametrize("method", [(), ("--no-import",)])
+def test_a_full_export_missing_a_data_file_fails_and_leaves_no_table(
+    sim: Simulation, method: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = sim.emulator.clients.client("s3")
+    key = _full_data_file(sim, 48)
+    body = s3.get_object(Bucket=sim.bucket, Key=key)["Body"].read()
+    s3.delete_object(Bucket=sim.bucket, Key=key)
+    target = f"customers-s3-nofile{len(method)}"
+    try:
+        assert rebuild(sim, target, at(52), "--no-cdc", *method) != 0
+    finally:
+        s3.put_object(Bucket=sim.bucket, Key=key, Body=body)
+    err = capsys.readouterr().err
+    assert "ExportManifestMismatch" in err or "NoSuchKey" in err
+    assert not exists(sim, target)
+
+
+def test_an_unlisted_file_in_the_data_folder_is_refused_before_the_import(
+    sim: Simulation, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = sim.emulator.clients.client("s3")
+    key = _full_data_file(sim, 48)
+    stray = key.rsplit("/", 1)[0] + "/stray.json.gz"
+    s3.put_object(Bucket=sim.bucket, Key=stray, Body=s3.get_object(Bucket=sim.bucket, Key=key)["Body"].read())
+    try:
+        assert rebuild(sim, "customers-s3-stray", at(52), "--no-cdc") != 0
+    finally:
+        s3.delete_object(Bucket=sim.bucket, Key=stray)
+    err = capsys.readouterr().err
+    assert "ExportManifestMismatch" in err and "unlisted" in err
+    assert not exists(sim, "customers-s3-stray")
+
+
+@pytest.mark.parametrize("method", [(), ("--no-import",)])
+def test_a_data_file_that_differs_from_its_manifest_is_refused(
+    sim: Simulation, method: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    s3 = sim.emulator.clients.client("s3")
+    key = _full_data_file(sim, 48)
+    body = s3.get_object(Bucket=sim.bucket, Key=key)["Body"].read()
+    lines = gzip.decompress(body).splitlines(keepends=True)
+    s3.put_object(Bucket=sim.bucket, Key=key, Body=gzip.compress(b"".join(lines[:-3])))  # 3 items gone
+    target = f"customers-s3-short{len(method)}"
+    try:
+        assert rebuild(sim, target, at(52), "--no-cdc", *method) != 0
+    finally:
+        s3.put_object(Bucket=sim.bucket, Key=key, Body=body)
+    err = capsys.readouterr().err
+    assert "ExportManifestMismatch" in err and "MD5" in err
+    assert not exists(sim, target)

@@ -30,9 +30,10 @@ def test_no_event_source_mapping_is_declared_the_follower_manages_them() -> None
 
 def test_archiver_writes_only_under_cdc_and_reads_only_protected_streams() -> None:
     granted = statements("CdcArchiverFunctionRole")
-    assert granted["WriteCdcArchive"]["Action"] == ["s3:PutObject", "s3:GetObject"]
+    assert granted["WriteCdcArchive"]["Action"] == "s3:PutObject"
     assert granted["WriteCdcArchive"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/cdc/*"}
-    assert granted["ListCdcArchive"]["Condition"] == {"StringLike": {"s3:prefix": "cdc/*"}}
+    assert granted["ReadCdcObjectOnConflict"]["Action"] == "s3:GetObject"
+    assert granted["ReadCdcObjectOnConflict"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/cdc/*"}
     # Streams carry no table tags (DynamoDB Streams ABAC is separate): every stream of this account
     # and region, read-only; only the follower's mappings (on protected tables) deliver records.
     streams = granted["ReadProtectedTableStreams"]["Resource"]
@@ -43,11 +44,7 @@ def test_archiver_writes_only_under_cdc_and_reads_only_protected_streams() -> No
     actions = {
         a for s in granted.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
-    assert not {
-        a
-        for a in actions
-        if a.startswith("s3:") and a not in {"s3:PutObject", "s3:GetObject", "s3:ListBucket"}
-    }
+    assert {a for a in actions if a.startswith("s3:")} == {"s3:PutObject", "s3:GetObject"}  # never a LIST
 
 
 def test_follower_manages_only_the_archivers_mappings() -> None:
@@ -55,6 +52,13 @@ def test_follower_manages_only_the_archivers_mappings() -> None:
     pinned = {"ArnEquals": {"lambda:FunctionArn": {"Fn::GetAtt": ["CdcArchiverFunction", "Arn"]}}}
     assert granted["CreateArchiverMappingsOnly"]["Condition"] == pinned
     assert granted["ManageArchiverMappings"]["Condition"] == pinned
+    assert granted["WriteLiveTableHistory"]["Resource"] == {
+        "Fn::Sub": "${ArchiveBucket.Arn}/cdc/table=*/live-periods/*"
+    }
+    assert granted["ListLiveTableHistory"]["Condition"] == {
+        "StringLike": {"s3:prefix": "cdc/table=*/live-periods/*"}
+    }
+    assert "ssm:GetParameterHistory" in granted["ReadLivePointersAndTheirHistory"]["Action"]
 
 
 def test_failure_queue_is_encrypted_and_alarmed() -> None:

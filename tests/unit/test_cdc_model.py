@@ -59,22 +59,32 @@ class MemoryStore(ArchiveStore):
         super().__init__(None, "bucket")
         self.objects: dict[str, bytes] = {}
         self.calls = 0
+        self.gets = 0
         self.fail_on = fail_on or set()
         self.lost_ack = lost_ack or set()
 
-    def put(self, key: str, body: bytes, records: int) -> None:
+    def put_new(self, key: str, body: bytes, records: int) -> bool:
         self.calls += 1
         if self.calls in self.fail_on:
             raise TransientAwsError("SlowDown: injected")
+        if key in self.objects:
+            return False  # S3: 412 PreconditionFailed
         self.objects[key] = body
         if self.calls in self.lost_ack:
             raise TransientAwsError("RequestTimeout: injected after the write")
+        return True
+
+    def replace(self, key: str, body: bytes, records: int, etag: str) -> None:
+        self.calls += 1
+        assert etag == str(hash(self.objects[key])), "replace only over the version read"
+        self.objects[key] = body
 
     def keys(self, prefix: str) -> Iterator[str]:
-        return iter(sorted(k for k in self.objects if k.startswith(prefix)))
+        raise AssertionError("the archiver never lists")
 
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        self.gets += 1
+        return self.objects[key], str(hash(self.objects[key]))
 
 
 def test_record_becomes_lossless_line() -> None:
@@ -134,13 +144,12 @@ def test_key_is_deterministic_and_partitioned_by_change_hour() -> None:
     # 10:59:58, 10:59:59 | 11:00:00, 11:00:01: the batch crosses an hour, so two objects.
     assert [len(o.changes) for o in objects] == [2, 2]
     assert objects[0].key == (
-        "cdc/table=customers/dt=2026-11-26/hour=10/customers--2026-11-26T100000.000/"
-        f"{1:040d}-{2:040d}.jsonl.gz"
+        f"cdc/table=customers/dt=2026-11-26/hour=10/customers--2026-11-26T100000.000/{1:040d}.jsonl.gz"
     )
     assert "/hour=11/" in objects[1].key and objects[1].first_index == 2
     again = plan_objects(changes)
     assert [o.key for o in again] == [o.key for o in objects]
-    assert again[0].body() == objects[0].body()  # a retry overwrites with identical bytes
+    assert again[0].body() == objects[0].body()  # the same changes give the same bytes
 
 
 def test_retry_from_an_object_boundary_cuts_the_same_objects() -> None:
@@ -243,3 +252,66 @@ def test_logical_names() -> None:
     assert len(calls) == 1
     with pytest.raises(TableNotProtected):
         names("payments")
+
+
+def flip(body: bytes, at: int) -> bytes:
+    """Flipped bytes inside the deflate stream: zlib.error on decompression, not OSError."""
+    return body[:at] + bytes(b ^ 0xFF for b in body[at : at + 4]) + body[at + 4 :]
+
+
+def test_flipped_bytes_inside_an_object_are_archive_corrupt_naming_the_key() -> None:
+    changes = [change_from_record(record(s), same) for s in range(1, 40)]
+    body = plan_objects(changes)[0].body()
+    for at in (12, len(body) // 2, len(body) - 12):
+        with pytest.raises(ArchiveCorrupt, match="cdc/some/key"):
+            read_object(flip(body, at), "cdc/some/key")
+
+
+def test_the_happy_path_writes_each_object_with_one_request_and_reads_nothing() -> None:
+    store = MemoryStore()
+    result = archive_batch([record(s) for s in range(1, 11)], store, same, max_records=4)
+    assert result.ok and result.objects == 3 and store.calls == 3 and store.gets == 0
+
+
+def test_a_whole_batch_retried_after_a_function_error_stores_nothing_twice() -> None:
+    records = [record(s) for s in range(1, 11)]
+    store = MemoryStore(fail_on={3})  # as if the function died writing its third object
+    archive_batch(records, store, same, max_records=4)
+    retry = archive_batch(records, store, same, max_records=4)  # Lambda replays the whole batch
+    assert retry.ok and retry.already_archived == 8 and retry.objects == 1
+    archived = [int(c.sequence_number) for body in store.objects.values() for c in read_object(body)]
+    assert sorted(archived) == list(range(1, 11))
+
+
+def test_an_unreadable_object_at_the_batch_key_is_repaired_not_a_block() -> None:
+    records = [record(s) for s in range(1, 7)]
+    store = MemoryStore()
+    archive_batch(records, store, same, max_records=3)
+    key = next(k for k in store.objects if k.endswith(f"{4:040d}.jsonl.gz"))
+    store.objects[key] = flip(store.objects[key], len(store.objects[key]) // 2)
+    retry = archive_batch(records[3:], store, same, max_records=3)  # e.g. a lost-ack retry
+    assert retry.ok and retry.repaired == 1 and retry.archived == 3
+    archived = [int(c.sequence_number) for body in store.objects.values() for c in read_object(body)]
+    assert sorted(archived) == list(range(1, 7))
+
+
+def test_an_unreadable_object_elsewhere_in_the_folder_is_never_read() -> None:
+    store = MemoryStore()
+    archive_batch([record(s) for s in range(1, 4)], store, same)
+    key = next(iter(store.objects))
+    store.objects[key] = b"\x1f\x8b garbage"
+    later = archive_batch([record(s) for s in range(4, 8)], store, same)
+    assert later.ok and later.archived == 4 and store.gets == 0
+
+
+def test_a_batch_bisected_after_a_function_error_stores_nothing_twice() -> None:
+    records = [record(s) for s in range(1, 11)]
+    store = MemoryStore(fail_on={3})  # objects 1-4 and 5-8 written, then the function died
+    archive_batch(records, store, same, max_records=4)
+    # Lambda bisects the failed batch: [1..5] then [6..10]; the second half starts inside 5-8.
+    first_half = archive_batch(records[:5], store, same, max_records=4)
+    second_half = archive_batch(records[5:], store, same, max_records=4)
+    assert first_half.ok and second_half.ok
+    archived = [int(c.sequence_number) for body in store.objects.values() for c in read_object(body)]
+    assert sorted(archived) == list(range(1, 11))  # each change exactly once
+    assert second_half.already_archived == 3  # 6-8, moved where the second half's write met them

@@ -44,10 +44,14 @@ def test_last_writer_wins_per_key_in_sequence_order() -> None:
     assert ops["b"].request() == {"DeleteRequest": {"Key": {"id": {"S": "b"}}}}
 
 
-def test_a_newer_stream_wins_over_an_older_one() -> None:
-    old = change(900, "MODIFY", v=1, label="2026-11-26T00:00:00.000")
-    new = change(1, "MODIFY", v=2, label="2026-11-27T00:00:00.000")
-    assert final_ops([new, old])[0].item == {"id": {"S": "a"}, "v": {"N": "2"}}
+def test_across_tables_the_change_made_last_wins_whatever_the_stream_labels() -> None:
+    # After a cutover the restored table (newer label) takes writes; after a rollback the
+    # original table (older label) takes them again: time decides, not the label.
+    restored = change(5, "MODIFY", v=1, label="2026-11-27T00:00:00.000")  # at T0 + 5 min
+    original_again = change(900, "MODIFY", v=2, label="2026-11-26T00:00:00.000")  # at T0 + 900 min
+    assert final_ops([original_again, restored])[0].item == {"id": {"S": "a"}, "v": {"N": "2"}}
+    earlier_original = change(1, "MODIFY", v=3, label="2026-11-26T00:00:00.000")  # at T0 + 1 min
+    assert final_ops([restored, earlier_original])[0].item == {"id": {"S": "a"}, "v": {"N": "1"}}
 
 
 def test_state_at_a_time() -> None:

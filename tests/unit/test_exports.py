@@ -178,6 +178,7 @@ def test_s3_read_errors_are_named_clearly(code: str, message: str, error: str, t
     from botocore.exceptions import ClientError
 
     from dynamodb_dr.core.errors import DynamoDbDrError
+    from dynamodb_dr.exports.manifest import DataFile, Manifest
     from dynamodb_dr.exports.reader import ExportStore
 
     class FailingS3:
@@ -185,5 +186,6 @@ def test_s3_read_errors_are_named_clearly(code: str, message: str, error: str, t
             raise ClientError({"Error": {"Code": code, "Message": message}}, "GetObject")
 
     with pytest.raises(DynamoDbDrError) as raised:
-        ExportStore(FailingS3(), "archive").lines("k.json.gz").__next__()
+        file = DataFile("k.json.gz", None, None)
+        ExportStore(FailingS3(), "archive").lines(file, Manifest("EXP#1", "t", None, (file,))).__next__()
     assert raised.value.code == error and text in str(raised.value)

@@ -50,7 +50,7 @@ def test_every_function_needs_the_stack_settings(model: type[BackupSettings]) ->
 
 STACK = {"SSM_PREFIX": "/dynamodb-dr/s", "PROTECTED_TABLES": "customers", "STATE_TABLE": "state"}
 QUEUE = "arn:aws:sqs:us-east-1:123456789012:failures"
-FOLLOWER = {**STACK, "ARCHIVER_FUNCTION": "archiver", "ON_FAILURE_ARN": QUEUE}
+FOLLOWER = {**STACK, "ARCHIVER_FUNCTION": "archiver", "ON_FAILURE_ARN": QUEUE, "ARCHIVE_BUCKET": "archive"}
 
 
 def test_follower_settings_default_to_the_template_values() -> None:
@@ -90,6 +90,7 @@ def test_posture_settings_treat_empty_as_not_deployed() -> None:
         (FollowerSettings, {**FOLLOWER, "CDC_MAX_RECORD_AGE_SECONDS": "1e9"}, "CDC_MAX_RECORD_AGE_SECONDS"),
         (FollowerSettings, {**FOLLOWER, "ON_FAILURE_ARN": "queue"}, "ON_FAILURE_ARN"),
         (FollowerSettings, STACK, "ARCHIVER_FUNCTION"),
+        (FollowerSettings, {**FOLLOWER, "ARCHIVE_BUCKET": ""}, "ARCHIVE_BUCKET"),
         (ExportSettings, STACK, "EXPORT_BUCKET"),
         (PostureSettings, {**STACK, "CDC_FAILURE_QUEUE_URL": "failures"}, "CDC_FAILURE_QUEUE_URL"),
         (PostureSettings, {**STACK, "PROTECTED_TABLES": "a"}, "PROTECTED_TABLES"),  # empty is allowed (tags)

@@ -52,19 +52,17 @@ def parse_key(text: str) -> dict[str, Any]:
         raise argparse.ArgumentTypeError("--key must be a non-empty JSON object")
     if all(isinstance(v, dict) and len(v) == 1 and next(iter(v)) in TYPE_TAGS for v in value.values()):
         return value
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    parsed = json.loads(text, parse_float=str)
-    return {k: serializer.serialize(_number(v)) for k, v in parsed.items()}
-
-
-def _number(value: Any) -> Any:
     from decimal import Decimal
 
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return Decimal(str(value))
-    return value
+    from boto3.dynamodb.types import TypeSerializer
+
+    # Numbers stay numbers, exactly as typed (0.5 is N "0.5", never a float or a string).
+    parsed = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    for name, part in parsed.items():
+        if not isinstance(part, str | Decimal):
+            raise argparse.ArgumentTypeError(f"--key {name!r}: a key value is a string or a number")
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(v) for k, v in parsed.items()}
 
 
 @dataclass

@@ -41,6 +41,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-cdc", action="store_true", help="stop at the last export; do not replay the CDC archive"
     )
+    parser.add_argument(
+        "--accept-partial",
+        action="store_true",
+        help="accept a table short of --at when the CDC archive does not provably reach it",
+    )
     parser.add_argument("--keep-partial", action="store_true", help="keep the new table if the rebuild fails")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help="also write the report as JSON here")
@@ -66,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
             use_import=not args.no_import,
             cdc=not args.no_cdc,
             keep_partial=args.keep_partial,
+            accept_partial=args.accept_partial,
             poll_seconds=args.poll_seconds,
         )
     except ValidationError as exc:
@@ -99,6 +105,8 @@ def render(report: RebuildReport) -> str:
         f"  items in the new table  : {report.items}",
         f"  time taken              : {report.seconds:.1f} s",
     ]
+    if report.partial:
+        lines.append("  PARTIAL (accepted): the CDC archive does not provably reach the requested time")
     if report.reached != report.requested:
         lines.append("  note: the table reflects the 'reached' time, not the requested one")
     return "\n".join(lines)

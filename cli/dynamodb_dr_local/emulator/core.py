@@ -12,6 +12,7 @@ from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr_local.emulator import fast_dynamodb
 from dynamodb_dr_local.emulator.handlers import HandlerRouter
 from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack
+from dynamodb_dr_local.emulator.streams import whole_second_stream_times
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -71,6 +72,7 @@ class Patches:
         self._set(wait_function.WaitFunction, "_wait_interval", _no_wait)
         self._set(retrier_decl, "time", _InstantTime())
         fast_dynamodb.install(self._set)  # moto's generic serializer dominates large scans
+        whole_second_stream_times(self._set)  # AWS stamps stream records to the second
         # Point-in-time history and a moving restorable window (emulator/pitr.py).
         # CloudFormation state machines land where the ASL engine runs them (emulator/statemachines.py).
         from dynamodb_dr_local.emulator.custom_resources import CustomResourceHooks

@@ -8,7 +8,7 @@ correctly numbered stream records in batches of any size.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -75,6 +75,25 @@ class StreamReader:
                 self._after[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]
                 iterator = page.get("NextShardIterator")
         return records
+
+
+def whole_second_stream_times(set_attr: Callable[[Any, str, Any], None]) -> None:
+    """Stamp stream records' ApproximateCreationDateTime rounded down to the second, as AWS does
+    (moto keeps microseconds, which hides replay windows that start inside a second).
+
+    `set_attr(owner, name, value)` installs the hook (the emulator's Patches undo it on exit).
+    """
+    from moto.dynamodb.models.table import StreamRecord
+
+    original = StreamRecord.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        created = self.record["dynamodb"].get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            self.record["dynamodb"]["ApproximateCreationDateTime"] = created.replace(microsecond=0)
+
+    set_attr(StreamRecord, "__init__", init)
 
 
 @contextmanager

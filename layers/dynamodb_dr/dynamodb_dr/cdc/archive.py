@@ -8,6 +8,7 @@ batch item failures so the retry resumes there.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,22 +17,28 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from dynamodb_dr.cdc.model import (
+    ArchiveObject,
     Change,
     change_from_record,
+    next_object,
+    object_key,
     partition_prefix,
-    plan_objects,
     read_object,
-    sequence_range,
-    stream_folder,
 )
-from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.cdc.timeline import read_timeline
+from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import StackSettings
-from dynamodb_dr.core.errors import ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
+from dynamodb_dr.core.errors import ArchiveCorrupt, ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
+
+# AWS stamps stream records' ApproximateCreationDateTime rounded down to the second: a change
+# stamped s happened within [s, s + STREAM_TIME_RESOLUTION).
+STREAM_TIME_RESOLUTION = timedelta(seconds=1)
+CONFLICT_ATTEMPTS = 3
 
 
 class ArchiverSettings(StackSettings):
@@ -42,13 +49,41 @@ class ArchiverSettings(StackSettings):
 
 
 class ArchiveStore:
-    """S3 adapter: the archive bucket, written and read only under cdc/."""
+    """S3 adapter: the archive bucket, written and read only under cdc/.
+
+    Objects are written with conditional requests: `put_new` writes only if the key is free
+    (one request on the happy path, no LIST or GET), `replace` only over the version it read.
+    """
 
     def __init__(self, s3: S3Client, bucket: str) -> None:
         self._s3 = s3
         self.bucket = bucket
 
-    def put(self, key: str, body: bytes, records: int) -> None:
+    def put_new(self, key: str, body: bytes, records: int) -> bool:
+        """Write the object unless the key exists; False when it exists."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                with aws_errors():
+                    self._s3.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=body,
+                        ContentType="application/x-ndjson",
+                        Metadata={"records": str(records)},
+                        IfNoneMatch="*",
+                    )
+                return True
+            except DynamoDbDrError as exc:
+                code = error_code(exc.__cause__ or exc)
+                if code == "PreconditionFailed":
+                    return False
+                if code != "ConditionalRequestConflict" or attempt + 1 == CONFLICT_ATTEMPTS:
+                    raise
+                time.sleep(0.1 * (attempt + 1))  # another write to this key is in flight: S3 409
+        raise AssertionError("unreachable")
+
+    def replace(self, key: str, body: bytes, records: int, etag: str) -> None:
+        """Overwrite the object only if it is still the version read (its ETag)."""
         with aws_errors():
             self._s3.put_object(
                 Bucket=self.bucket,
@@ -56,6 +91,7 @@ class ArchiveStore:
                 Body=body,
                 ContentType="application/x-ndjson",
                 Metadata={"records": str(records)},
+                IfMatch=etag,
             )
 
     def keys(self, prefix: str) -> Iterator[str]:
@@ -65,8 +101,13 @@ class ArchiveStore:
                 yield from (obj["Key"] for obj in page.get("Contents", []))
 
     def get(self, key: str) -> bytes:
+        return self.get_tagged(key)[0]
+
+    def get_tagged(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and ETag."""
         with aws_errors():
-            return bytes(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+            return bytes(response["Body"].read()), str(response["ETag"])
 
 
 @dataclass
@@ -76,6 +117,7 @@ class ArchiveResult:
     already_archived: int = 0
     objects: int = 0
     bytes: int = 0
+    repaired: int = 0  # unreadable objects at our key, rewritten with the batch's changes
     newest_change: datetime | None = None
     failed_index: int | None = None  # first record not archived
     failure: str | None = None
@@ -95,65 +137,90 @@ def archive_batch(
 ) -> ArchiveResult:
     """Archive records (one shard's batch, in order). Never raises for a bad record or S3 error.
 
-    Changes an earlier attempt already archived (its object was written but the attempt failed or
-    timed out, and the retry was cut differently) are skipped, so no change is stored twice.
+    An object is keyed by its first change, so a retry (Lambda resumes at the first record of
+    the object that failed, or replays the whole batch after a function error) meets the object
+    an earlier attempt wrote at the same key: the conditional write fails, the object is read,
+    and the changes it already holds are skipped; no change is stored twice.
     """
     result = ArchiveResult(records=len(records))
-    parsed: list[tuple[int, Change]] = []
+    changes: list[Change] = []
     for index, record in enumerate(records):
         try:
-            parsed.append((index, change_from_record(record, logical_table)))
+            changes.append(change_from_record(record, logical_table))
         except DynamoDbDrError as exc:
             result.failed_index, result.failure = index, f"{exc.code}: {exc}"
             break
-    try:
-        fresh = _not_yet_archived(parsed, store)
-    except DynamoDbDrError as exc:
-        result.failed_index = parsed[0][0] if parsed else result.failed_index
-        result.failure = f"{ArchiveWriteFailed.code}: {exc.code}: {exc}"
-        return result
-    result.already_archived = len(parsed) - len(fresh)
-    result.archived = result.already_archived
-    changes = [change for _, change in fresh]
-    for obj in plan_objects(changes, max_records, [index for index, _ in fresh]):
-        body = obj.body()
+    position = 0
+    while position < len(changes):
+        obj = next_object(changes, position, max_records)
         try:
-            store.put(obj.key, body, len(obj.changes))
+            stored = _store(obj, changes, store, result)
         except DynamoDbDrError as exc:
             result.failed_index = obj.first_index
             result.failure = f"{ArchiveWriteFailed.code}: {exc.code}: {exc}"
             break
-        result.archived += len(obj.changes)
-        result.objects += 1
-        result.bytes += len(body)
-        table = obj.changes[0].table
-        result.tables[table] = result.tables.get(table, 0) + len(obj.changes)
-        newest = max(c.approximate_creation for c in obj.changes)
+        durable = changes[position : position + stored]
+        result.archived += stored
+        for change in durable:
+            result.tables[change.table] = result.tables.get(change.table, 0) + 1
+        newest = max(c.approximate_creation for c in durable)
         result.newest_change = max(newest, result.newest_change or newest)
+        position += stored
     return result
 
 
-def _not_yet_archived(parsed: list[tuple[int, Change]], store: ArchiveStore) -> list[tuple[int, Change]]:
-    """Drop changes an earlier attempt already stored (one LIST per stream-hour folder).
+def _store(obj: ArchiveObject, batch: Sequence[Change], store: ArchiveStore, result: ArchiveResult) -> int:
+    """Write one object; returns how many batch changes from the object's start are now durable."""
+    body = obj.body()
+    if store.put_new(obj.key, body, len(obj.changes)):
+        result.objects, result.bytes = result.objects + 1, result.bytes + len(body)
+        return len(obj.changes)
+    existing, etag = store.get_tagged(obj.key)  # an earlier attempt wrote this key
+    try:
+        held_changes = read_object(existing, obj.key)
+    except ArchiveCorrupt:
+        # Unreadable (damaged in storage or by hand): our batch holds the changes this key is
+        # for, so rewrite it rather than block the shard forever.
+        logger.warning("repairing an unreadable archive object", extra={"key": obj.key})
+        store.replace(obj.key, body, len(obj.changes), etag)
+        result.objects, result.bytes, result.repaired = result.objects + 1, result.bytes + len(body), 1
+        return len(obj.changes)
+    held = {int(c.sequence_number) for c in held_changes}
+    skipped = 0
+    for change in batch[obj.first_index :]:  # an earlier, longer cut may hold more of the batch
+        if int(change.sequence_number) not in held:
+            break
+        skipped += 1
+    if skipped == 0:  # cannot happen for one shard's records; never drop a change if it does
+        merged = sorted({int(c.sequence_number): c for c in [*held_changes, *obj.changes]}.items())
+        union = ArchiveObject(obj.key, tuple(c for _, c in merged), obj.first_index)
+        store.replace(obj.key, union.body(), len(union.changes), etag)
+        result.objects, result.bytes = result.objects + 1, result.bytes + len(union.body())
+        return len(obj.changes)
+    result.already_archived += skipped
+    if obj.first_index + skipped == len(batch):
+        _split_beyond(obj.key, held_changes, batch[-1], etag, store)
+    return skipped
 
-    The shards of one stream interleave their sequence numbers, so an object's key range only
-    says where a change could be: the object is read to compare exact sequence numbers.
-    """
-    ranges: dict[str, list[tuple[str, int, int]]] = {}
-    stored: dict[str, set[int]] = {}
-    fresh: list[tuple[int, Change]] = []
-    for index, change in parsed:
-        folder = stream_folder(change)
-        if folder not in ranges:
-            ranges[folder] = [(key, *r) for key in store.keys(folder) if (r := sequence_range(key))]
-        seq = int(change.sequence_number)
-        candidates = [key for key, first, last in ranges[folder] if first <= seq <= last]
-        for key in candidates:
-            if key not in stored:
-                stored[key] = {int(c.sequence_number) for c in read_object(store.get(key), key)}
-        if not any(seq in stored[key] for key in candidates):
-            fresh.append((index, change))
-    return fresh
+
+def _split_beyond(key: str, held: Sequence[Change], last: Change, etag: str, store: ArchiveStore) -> None:
+    """The object an earlier attempt wrote runs past this batch's end: Lambda split the batch
+    after a function error (BisectBatchOnFunctionError), so the next batch starts inside it.
+    Move those changes to an object keyed by the next batch's first change, where its write will
+    meet them (written first, then the old object shortened: a crash in between duplicates, and
+    readers drop duplicates; nothing is lost)."""
+    beyond = [c for c in held if int(c.sequence_number) > int(last.sequence_number)]
+    if not beyond or len(beyond) == len(held):
+        return
+    rest = ArchiveObject(object_key(beyond), tuple(beyond), 0)
+    store.put_new(rest.key, rest.body(), len(beyond))  # already there: an earlier split did it
+    head = ArchiveObject(key, tuple(c for c in held if c not in beyond), 0)
+    store.replace(key, head.body(), len(head.changes), etag)
+
+
+def whole_second(when: datetime) -> datetime:
+    """The second a stream record made at `when` is stamped with."""
+    return when.replace(microsecond=0)
 
 
 def hours_between(start: datetime, end: datetime) -> Iterator[datetime]:
@@ -167,13 +234,19 @@ def hours_between(start: datetime, end: datetime) -> Iterator[datetime]:
 class ArchiveScan:
     objects: int = 0
     lines: int = 0
+    not_live: int = 0  # changes of a table that was not the live table when they were made
 
 
 def read_changes(
     store: ArchiveStore, table: str, start: datetime, end: datetime, scan: ArchiveScan | None = None
 ) -> Iterator[Change]:
-    """Every archived change of `table` with start <= ApproximateCreationDateTime <= end."""
+    """Every archived change of `table` stamped within [start, end], bounds taken at second
+    granularity: AWS rounds ApproximateCreationDateTime down to the second, so a change made at
+    12:00:00.7 is stamped 12:00:00 and a window starting at 12:00:00.5 must include it (a
+    window is a superset at its start; replay's last-writer-wins makes that safe)."""
     scan = scan if scan is not None else ArchiveScan()
+    start = whole_second(start)
+    timeline = read_timeline(store, table)
     for hour in hours_between(start, end):
         for key in store.keys(partition_prefix(table, hour)):
             if not key.endswith(".jsonl.gz"):
@@ -181,8 +254,13 @@ def read_changes(
             scan.objects += 1
             for change in read_object(store.get(key), key):
                 scan.lines += 1
-                if start <= change.approximate_creation <= end:
-                    yield change
+                if not start <= change.approximate_creation <= end:
+                    continue
+                rank = timeline.rank(change)
+                if rank is None:  # a late write to a table that was no longer (or not yet) live
+                    scan.not_live += 1
+                    continue
+                yield change if rank == 0 else change.model_copy(update={"live_epoch": rank})
 
 
 class LogicalNames:

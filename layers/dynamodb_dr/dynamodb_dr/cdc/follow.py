@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import Field
 
+from dynamodb_dr.cdc.timeline import TimelineRecorder
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import StackSettings
 from dynamodb_dr.core.errors import DynamoDbDrError, StreamViewMismatch
@@ -31,6 +32,7 @@ class FollowerSettings(StackSettings):
     """The stream follower function's environment: which function to map and how."""
 
     archiver_function: str = Field(min_length=1)
+    archive_bucket: str = Field(min_length=3)  # where the live-table history is copied
     on_failure_arn: str = Field(pattern=r"^arn:")
     cdc_batch_size: int = Field(default=1000, ge=1, le=10_000)
     cdc_batching_window_seconds: int = Field(default=5, ge=0, le=300)
@@ -55,6 +57,7 @@ class TableFollow:
     live_table: str | None = None
     stream_arn: str | None = None
     action: str = "none"  # none | created | stream-enabled+created | error
+    timeline_versions_recorded: int = 0
     error: str | None = None
 
 
@@ -77,12 +80,15 @@ class StreamFollower:
         dynamodb: DynamoDBClient,
         lambda_client: LambdaClient,
         settings: FollowerSettings,
+        *,
+        timeline: TimelineRecorder,
     ) -> None:
         self._tables = tuple(tables)
         self._registry = registry
         self._dynamodb = dynamodb
         self._lambda = lambda_client
         self._settings = settings
+        self._timeline = timeline
 
     def sync(self) -> FollowReport:
         report = FollowReport()
@@ -91,7 +97,11 @@ class StreamFollower:
             follow = TableFollow(logical)
             report.tables.append(follow)
             try:
-                follow.live_table = self._registry.resolve(logical).live_table
+                pointer = self._registry.resolve(logical)
+                follow.live_table = pointer.live_table
+                # The live-table history reaches the archive before any change of a new live
+                # table can: readers use it to tell live writes from an old table's late writes.
+                follow.timeline_versions_recorded = self._timeline.record(logical, pointer.pointer_parameter)
                 follow.stream_arn, enabled = self._ensure_stream(follow.live_table)
                 if follow.stream_arn not in mappings:
                     self._create_mapping(follow.stream_arn)

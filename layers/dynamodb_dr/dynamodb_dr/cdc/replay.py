@@ -1,8 +1,9 @@
 """Replay the CDC archive into a table, and bring single items back to an earlier state.
 
-Replay reads every archived change of a logical table between two times, orders them per key by
-(stream, sequence number) and applies only the last one per key (last writer wins): a put of its
-NewImage, or a delete. Writes are idempotent, so running a replay twice gives the same table.
+Replay reads every archived change of a logical table between two times (only the live table's:
+cdc/timeline.py), orders them by when they were made (`dedupe`) and applies only the last one
+per key (last writer wins): a put of its NewImage, or a delete. Writes are idempotent, so running
+a replay twice gives the same table.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from dynamodb_dr.cdc.archive import ArchiveScan, ArchiveStore, read_changes
+from dynamodb_dr.cdc.archive import STREAM_TIME_RESOLUTION, ArchiveScan, ArchiveStore, read_changes
 from dynamodb_dr.cdc.model import Change, dedupe, key_id_of
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
@@ -76,6 +77,8 @@ class ReplayReport:
     objects_read: int = 0
     changes_read: int = 0
     changes_in_window: int = 0
+    newest_change: datetime | None = None  # the newest change read in the window
+    changes_not_live: int = 0  # late writes of a table that was not live then (archived, not applied)
     duplicates: int = 0
     keys: int = 0
     puts: int = 0
@@ -171,6 +174,8 @@ def replay(
         scan.lines,
         len(changes),
     )
+    report.changes_not_live = scan.not_live
+    report.newest_change = max((c.approximate_creation for c in changes), default=None)
     ops = final_ops(changes)
     report.duplicates = len(changes) - len(dedupe(changes))
     report.keys = len(ops)
@@ -222,10 +227,21 @@ def item_history(
 def state_at(history: Sequence[Change], at: datetime) -> ItemState:
     """The item at time `at` from its (ordered) history.
 
-    The last change at or before `at` gives it; with none, the first later change's OldImage
-    does (an INSERT means the item did not exist yet).
+    The last change before `at` gives it; with none, the first later change's OldImage does (an
+    INSERT means the item did not exist yet). Stream times are whole seconds: a change stamped
+    in the very second of `at` may have come before or after it, so such a time is refused.
     """
-    before = [c for c in history if c.approximate_creation <= at]
+    unsure = [
+        c for c in history if c.approximate_creation <= at < c.approximate_creation + STREAM_TIME_RESOLUTION
+    ]
+    if unsure:
+        second = unsure[0].approximate_creation.isoformat()
+        raise InvalidInput(
+            f"{len(unsure)} change(s) of this item are stamped {second}, the second of {at.isoformat()}: "
+            "stream times are whole seconds, so their order against that time is unknown; "
+            "choose a time outside that second"
+        )
+    before = [c for c in history if c.approximate_creation + STREAM_TIME_RESOLUTION <= at]
     if before:
         last = before[-1]
         exists = last.event_name != "REMOVE"

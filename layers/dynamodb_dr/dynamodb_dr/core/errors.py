@@ -182,3 +182,15 @@ class RehearsalRunFailed(DynamoDbDrError):
     """A restore rehearsal could not be started or followed up for some table (others went on)."""
 
     code = "RehearsalRunFailed"
+
+
+class ExportManifestMismatch(RebuildFailed):
+    """An export's data does not match its manifest (file missing or extra, MD5, item count)."""
+
+    code = "ExportManifestMismatch"
+
+
+class CdcCoverageIncomplete(RebuildFailed):
+    """The CDC archive does not provably cover the window up to the requested time."""
+
+    code = "CdcCoverageIncomplete"

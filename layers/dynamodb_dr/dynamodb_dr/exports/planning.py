@@ -39,6 +39,7 @@ def plan(
     latest = pitr.latest_restorable.replace(microsecond=0) if pitr.latest_restorable else None
     now = min(tick.scheduled_time, latest or tick.scheduled_time)
     full_time = max(now, earliest or now)
+    head = _follow_live_table(result, head, tick, full_time=full_time, deps=deps)
     head = _heal_gap(result, head, tick, earliest=earliest, full_time=full_time, deps=deps)
     if head.next_from is None:  # no usable chain: a base FULL export (re)starts it
         if head.pending_base:
@@ -63,6 +64,54 @@ def plan(
             _start(result, tick, config, deps, export_type="FULL", window_from=None, window_to=full_time)
     else:
         _plan_incremental(result, head, tick, now=now, config=config, deps=deps)
+
+
+def _follow_live_table(
+    result: TableExportResult,
+    head: ChainHead,
+    tick: ExportTick,
+    *,
+    full_time: datetime,
+    deps: ExportDependencies,
+) -> ChainHead:
+    """A chain holds the exports of one physical table. After a cutover or a rollback the live
+    table is another one: its exports cannot continue the old chain (a rebuild would replay the
+    old table's history onto a base that never held the new table's content), so the chain
+    restarts with a base FULL export of the new live table, and the break is recorded."""
+    logical, live = result.logical_name, result.live_table
+    changed = False
+    if head.pending_base:
+        pending = deps.store.get(logical, head.pending_base)
+        if pending is not None and pending.physical_table != live:
+            deps.store.update_head(
+                logical,
+                remove=("pending_base",),
+                condition="#pending_base = :c_sk",
+                condition_values={":c_sk": head.pending_base},
+            )
+            changed = True
+    base = deps.store.get(logical, head.base_sk) if head.next_from and head.base_sk else None
+    if head.next_from and base is not None and base.physical_table != live:
+        deps.store.record_gap(
+            GapRecord(
+                logical_name=logical,
+                tick=tick.tick_id,
+                gap_from=head.next_from,
+                gap_to=full_time,
+                reason=f"live table changed from {base.physical_table} to {live} (restore cutover "
+                f"or rollback): the chain restarts with a FULL export of {live}",
+                healed_by=record_sk(full_time, "FULL"),
+            )
+        )
+        deps.store.update_head(
+            logical,
+            remove=("next_from", "base_sk"),
+            count_gap=True,
+            condition="#next_from = :c_from",
+            condition_values={":c_from": head.next_from.isoformat()},
+        )
+        result.gap = changed = True
+    return deps.store.head(logical) if changed else head
 
 
 def _heal_gap(

@@ -15,13 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.archive import ArchiveStore, whole_second
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
+from dynamodb_dr.cdc.timeline import read_timeline
 from dynamodb_dr.core.aws import aws_errors, error_code, translate
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
 from dynamodb_dr.core.dynamo_json import item_from_json
-from dynamodb_dr.core.errors import DynamoDbDrError, InvalidInput, RebuildFailed, ReplayIncomplete
+from dynamodb_dr.core.errors import (
+    CdcCoverageIncomplete,
+    DynamoDbDrError,
+    InvalidInput,
+    RebuildFailed,
+    ReplayIncomplete,
+)
 from dynamodb_dr.exports.chain import ExportRecord
+from dynamodb_dr.exports.manifest import Manifest
 from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
 
 if TYPE_CHECKING:
@@ -50,6 +58,7 @@ class RebuildRequest(BaseModel):
     use_import: bool = True
     cdc: bool = True
     keep_partial: bool = False
+    accept_partial: bool = False  # accept a table short of `at` when the archive does not reach it
     poll_seconds: float = Field(default=5.0, ge=0)
 
 
@@ -67,6 +76,7 @@ class RebuildReport:
     puts: int = 0
     deletes: int = 0
     cdc: str = "not used"
+    partial: bool = False  # accepted short of the requested time (--accept-partial)
     items: int = 0
     seconds: float = 0.0
 
@@ -78,7 +88,9 @@ def rebuild_from_s3(
     store = ExportStore(s3, request.bucket, request.prefix)
     report = RebuildReport(request.table, request.target, request.at.isoformat())
     try:
-        plan = plan_rebuild(store.chain(request.table), request.at)
+        chain = store.chain(request.table)
+        timeline = read_timeline(ArchiveStore(s3, request.bucket), request.table)  # live table when
+        plan = plan_rebuild(chain, request.at, timeline)
         progress(
             f"plan: FULL {plan.full.sk}, then {len(plan.incrementals)} incremental export(s) "
             f"up to {plan.reached.isoformat()}"
@@ -125,14 +137,17 @@ def _run(ctx: _Context, plan: RebuildPlan) -> None:
     if not schema or "KeySchema" not in schema or "AttributeDefinitions" not in schema:
         raise RebuildFailed(f"FULL export {full.sk} has no table schema recorded", table=request.table)
     report.full_export = full.sk
-    data_keys = ctx.store.data_keys(full)
-    if request.use_import and not schema.get("LocalSecondaryIndexes") and data_keys:
+    manifest = ctx.store.manifest(full)
+    if request.use_import and not schema.get("LocalSecondaryIndexes") and manifest.files:
         report.full_method = "import"
-        report.items_from_full = _import(ctx, schema, data_keys)
+        ctx.store.check_for_import(manifest)  # before any table exists
+        report.items_from_full = _import(ctx, schema, manifest.keys)
+        manifest.check_total(report.items_from_full, "import-from-S3 imported")
     else:  # import-from-S3 cannot create local secondary indexes
         report.full_method = "batch"
         _create(ctx, schema)
-        report.items_from_full, _ = _apply(dynamodb, request.target, _full_ops(ctx.store, data_keys))
+        report.items_from_full, _ = _apply(dynamodb, request.target, _full_ops(ctx.store, manifest))
+        manifest.check_total(report.items_from_full, "its files hold")
     ctx.progress(f"FULL export {full.sk}: {report.items_from_full} items ({report.full_method})")
     for record in plan.incrementals:
         puts, deletes = _apply(dynamodb, request.target, _incremental_ops(ctx.store, record))
@@ -185,6 +200,11 @@ def _import(ctx: _Context, schema: dict[str, Any], data_keys: list[str]) -> int:
     with aws_errors(table=request.target):
         description = dynamodb.describe_import(ImportArn=arn)["ImportTableDescription"]
     _wait_active(dynamodb, request.target, request.poll_seconds)
+    if description.get("ErrorCount"):
+        raise RebuildFailed(
+            f"import {arn} skipped {description['ErrorCount']} item(s) it could not read",
+            table=request.target,
+        )
     return int(description.get("ImportedItemCount", 0))
 
 
@@ -196,19 +216,22 @@ def _create(ctx: _Context, schema: dict[str, Any]) -> None:
     _wait_active(ctx.dynamodb, target, ctx.request.poll_seconds)
 
 
-def _full_ops(store: ExportStore, keys: list[str]) -> Iterable[WriteRequestTypeDef]:
-    for key in keys:
-        for line in store.lines(key):
+def _full_ops(store: ExportStore, manifest: Manifest) -> Iterable[WriteRequestTypeDef]:
+    for file in manifest.files:
+        for line in store.lines(file, manifest):
             yield {"PutRequest": {"Item": item_from_json(line["Item"])}}
 
 
 def _incremental_ops(store: ExportStore, record: ExportRecord) -> Iterable[WriteRequestTypeDef]:
-    for key in store.data_keys(record):
-        for line in store.lines(key):
+    manifest, seen = store.manifest(record), 0
+    for file in manifest.files:
+        for line in store.lines(file, manifest):
+            seen += 1
             if "NewImage" in line:
                 yield {"PutRequest": {"Item": item_from_json(line["NewImage"])}}
             else:
                 yield {"DeleteRequest": {"Key": item_from_json(line["Keys"])}}
+    manifest.check_total(seen, "its files hold")
 
 
 def _apply(
@@ -259,7 +282,20 @@ def _cdc(ctx: _Context, reached: datetime) -> datetime:
     report.cdc = f"{result.changes_in_window} changes, {result.puts} puts, {result.deletes} deletes"
     report.puts, report.deletes = report.puts + result.puts, report.deletes + result.deletes
     ctx.progress(f"CDC archive {reached.isoformat()} .. {request.at.isoformat()}: {report.cdc}")
-    return request.at
+    # A shard is archived in order, so an archived change stamped s proves its stream reached s;
+    # nothing proves a quiet window (no archived change) was complete rather than not archived.
+    covered = max(reached, result.newest_change or reached)
+    if covered >= whole_second(request.at):
+        return request.at
+    report.cdc += f"; the archive covers only up to {covered.isoformat()}"
+    if not request.accept_partial:
+        raise CdcCoverageIncomplete(
+            f"the CDC archive provably covers {request.table} only up to {covered.isoformat()}, not "
+            f"{request.at.isoformat()}: rebuild with --at {covered.isoformat()}, or pass --accept-partial",
+            table=request.table,
+        )
+    report.partial = True
+    return covered
 
 
 def _table_exists(dynamodb: DynamoDBClient, table: str) -> bool:

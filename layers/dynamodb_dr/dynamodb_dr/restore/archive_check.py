@@ -9,7 +9,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
+from dynamodb_dr.cdc.archive import STREAM_TIME_RESOLUTION, ArchiveStore, read_changes
 from dynamodb_dr.cdc.model import binary_to_bytes, dedupe
 from dynamodb_dr.core.aws import aws_errors
 
@@ -31,11 +31,15 @@ def archive_sample(
     seed: str,
 ) -> dict[str, Any]:
     """{"status": checked | no-archive-coverage, "checked": n, "mismatches": m}."""
-    changes = dedupe(read_changes(store, logical, restore_time - LOOKBACK, restore_time + GUARD))
+    # A change stamped s (whole seconds on AWS) happened within [s, s + 1 s).
+    end = restore_time + GUARD + STREAM_TIME_RESOLUTION
+    changes = dedupe(read_changes(store, logical, restore_time - LOOKBACK, end))
     by_key: dict[str, list[Any]] = defaultdict(list)
     for change in changes:
         by_key[change.key_id].append(change)
-    near = {c.key_id for c in changes if c.approximate_creation > restore_time - GUARD}
+    near = {
+        c.key_id for c in changes if c.approximate_creation + STREAM_TIME_RESOLUTION > restore_time - GUARD
+    }
     candidates = sorted(k for k in by_key if k not in near)
     if not candidates:
         return {"status": "no-archive-coverage", "checked": 0, "mismatches": 0}
