@@ -120,6 +120,7 @@ class HandlerRouter:
 
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
+        self._by_code: dict[str, HandlerSpec] = {}
         self.invocations: list[Invocation] = []
         self.endpoint_url: str | None = None
         self.fault_hook: Callable[[str, Any], None] | None = None
@@ -127,11 +128,18 @@ class HandlerRouter:
     def register(self, function_name: str, spec: HandlerSpec) -> None:
         self._specs[function_name] = spec
 
+    def expect_code(self, s3_key: str, spec: HandlerSpec) -> None:
+        """A function created from this code object runs `spec` (for invocations that happen while
+        the stack is still being created, e.g. a custom resource)."""
+        self._by_code[s3_key] = spec
+
     def knows(self, function_name: str) -> bool:
         return function_name in self._specs
 
     def invoke(self, function: Any, event_json: str | bytes | dict[str, Any] | None) -> tuple[str, bool, str]:
-        spec = self._specs.get(function.function_name)
+        spec = self._specs.get(function.function_name) or self._by_code.get(
+            str(getattr(function, "code", {}).get("S3Key", ""))
+        )
         if spec is None:
             message = {
                 "errorType": "FunctionNotWired",
