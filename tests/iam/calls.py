@@ -56,6 +56,7 @@ REQUEST_KEYS = {
     "iam:awsservicename": lambda p, r: p.get("AWSServiceName"),
     "ssm:recursive": lambda p, r: None if p.get("Recursive") is None else str(bool(p["Recursive"])).lower(),
     "aws:tagkeys": lambda p, r: _tag_keys(p),
+    "cloudwatch:namespace": lambda p, r: p.get("Namespace"),
 }
 
 
@@ -103,6 +104,14 @@ def _action_checks(
             check
             for each in params["Names"]
             for check in _action_checks(principal, caller, call, prefix, name, {"Name": each}, region, why)
+        ]
+    if isinstance(params.get("AlarmNames"), list):  # DeleteAlarms/DescribeAlarms by name: each alarm
+        return [
+            check
+            for each in params["AlarmNames"]
+            for check in _action_checks(
+                principal, caller, call, prefix, name, {"AlarmName": each}, region, why
+            )
         ]
     info = definitions.describe_action(
         prefix, name, params, partition=g.PARTITION, region=region, account=g.ACCOUNT

@@ -205,6 +205,10 @@ LINT_SUPPRESSED = {
         "the definitions list `execution` and `express` as required alternatives; the restore machine "
         "is STANDARD, so its executions are `execution:` ARNs (parliament expects both)"
     ),
+    ("RESOURCE_MISMATCH", "states:ListExecutions"): (
+        "the definitions list `stateMachine` and `mapRun` as alternatives (the request names one "
+        "or the other); rehearsals list the restore machine's executions, a `stateMachine:` ARN"
+    ),
 }
 
 
