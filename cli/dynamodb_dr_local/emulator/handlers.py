@@ -7,6 +7,7 @@ handler in `functions/<name>/app.py`, under the function's configured environmen
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import io
 import json
@@ -160,7 +161,9 @@ class HandlerRouter:
         with _INVOKE_LOCK, _environ(env), _stdout_captured() as logs:
             try:
                 if self.fault_hook:
-                    self.fault_hook(function.function_name, event)
+                    # The hook plays someone else (an application, an operator): a fresh context,
+                    # so nothing of the invoked function's identity follows its calls.
+                    contextvars.Context().run(self.fault_hook, function.function_name, event)
                 handler = getattr(self._module(spec), spec.function_name)
                 result, errored = handler(event, context), False
             except Exception as exc:  # the Lambda runtime's error shape
