@@ -10,6 +10,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "tick",
     "cleanup",
+    "preflight",
     "erase",
     "cost",
 )
