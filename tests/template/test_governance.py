@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from dynamodb_dr.exports.expiry import EXPIRY_TAG_KEY, EXPIRY_TAG_VALUE
 from dynamodb_dr_local import PROJECT_ROOT
 from dynamodb_dr_local.emulator.stack import load_sam_template
@@ -48,7 +46,8 @@ def test_the_sample_scps_deny_what_the_docs_promise() -> None:
 
 
 def test_the_sample_scps_pass_parliament() -> None:
-    import parliament  # noqa: PLC0415 (slow import, pkg_resources warning: only here)
+    import parliament
+
     findings = parliament.analyze_policy_string(SCP.read_text()).findings
     problems = [f"{f.issue} {f.detail}" for f in findings if f.severity in ("HIGH", "MEDIUM", "CRITICAL")]
     assert not problems
