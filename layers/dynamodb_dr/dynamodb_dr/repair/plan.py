@@ -16,6 +16,7 @@ from dynamodb_dr.core.errors import RepairRefused
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.repair import images
 from dynamodb_dr.repair.coverage import CoverageEvidence, prove_coverage, read_window
+from dynamodb_dr.repair.estimate import data_loss, estimate
 from dynamodb_dr.repair.models import (
     Lane,
     PlanEntry,
@@ -29,8 +30,6 @@ from dynamodb_dr.repair.store import RepairStore
 from dynamodb_dr.repair.table import LiveTable, TableFacts
 
 CHUNK_SIZE = 250
-# One conditional write's round trip on AWS is ~5-10 ms; a worker keeps ~50 writes a second going.
-WRITES_PER_WORKER_SECOND = 50
 
 
 @dataclass
@@ -118,18 +117,22 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
             "count": len(conflicts),
             "policy": request.conflicts,
             "skipped": actions.get("conflict", 0),
-            "sample": [k.keys for k in conflicts[: request.sample_size]],
         },
-        "sample_keys": [k.keys for k in affected[: request.sample_size]],
         "archive": {
             "objects": read.objects,
             "changes_read": read.lines,
             "not_live": read.not_live,
             "proofs": proofs,
         },
-        "data_loss_window": _loss(undone),
+        "data_loss_window": data_loss(undone),
     }
-    return _store(header, summary, entries, skipped, ctx, dry_run=request.dry_run)
+    sample = {
+        "sample_keys": [k.keys for k in affected[: request.sample_size]],
+        "conflict_keys": [k.keys for k in conflicts[: request.sample_size]],
+    }
+    return _store(
+        header, summary, entries=entries, skipped=skipped, sample=sample, ctx=ctx, dry_run=request.dry_run
+    )
 
 
 def plan_undo(request: UndoRequest, repair_id: str, ctx: PlanContext) -> dict[str, Any]:
@@ -179,10 +182,12 @@ def plan_undo(request: UndoRequest, repair_id: str, ctx: PlanContext) -> dict[st
             "put-back": sum(1 for e in entries if e.t is not None),
             "delete": sum(1 for e in entries if e.t is None),
         },
-        "conflicts": {"count": 0, "policy": "skip", "skipped": 0, "sample": []},
-        "sample_keys": [e.k for e in entries[:20]],
+        "conflicts": {"count": 0, "policy": "skip", "skipped": 0},
     }
-    return _store(header, summary, entries, [], ctx, dry_run=request.dry_run)
+    sample = {"sample_keys": [e.k for e in entries[:20]], "conflict_keys": []}
+    return _store(
+        header, summary, entries=entries, skipped=[], sample=sample, ctx=ctx, dry_run=request.dry_run
+    )
 
 
 def key_of(entry: PlanEntry) -> str:
@@ -270,13 +275,20 @@ def _common(header: PlanHeader, dry_run: bool) -> dict[str, Any]:
 def _store(
     header: PlanHeader,
     summary: dict[str, Any],
+    *,
     entries: list[PlanEntry],
     skipped: list[dict[str, Any]],
+    sample: dict[str, list[dict[str, Any]]],
     ctx: PlanContext,
-    *,
     dry_run: bool,
 ) -> dict[str, Any]:
+    """Keys (a sample) stay out of the state machine's history: they go to the bucket with the plan."""
     summary["estimate"] = estimate(header, ctx.settings)
+    summary["sample"] = {
+        "object": ctx.repairs.save_sample(header.table, header.repair_id, sample),
+        "keys": len(sample["sample_keys"]),
+        "conflict_keys": len(sample["conflict_keys"]),
+    }
     if not dry_run and entries:
         chunks = [entries[i : i + header.chunk_size] for i in range(0, len(entries), header.chunk_size)]
         ctx.repairs.save_plan(
@@ -284,46 +296,6 @@ def _store(
         )
     summary["stored"] = not dry_run and bool(entries)
     return summary
-
-
-def estimate(header: PlanHeader, settings: RepairSettings) -> dict[str, Any]:
-    """How long the apply takes: the write units at the allowed share of the table's capacity,
-    or what the lanes' workers can send, whichever is slower; plus the backup's settle time."""
-    per_second = max(header.units_per_second, 0.001)
-    at_capacity = header.write_units / per_second
-    senders = max(1, len(header.lanes)) * settings.repair_workers * WRITES_PER_WORKER_SECOND
-    by_workers = header.entries / senders
-    apply_seconds = max(at_capacity, by_workers)
-    settle = settings.backup_settle_seconds if header.entries else 0
-    return {
-        "writes": header.entries,
-        "write_units": header.write_units,
-        "table_write_capacity": header.summary.get("capacity"),
-        "capacity_source": header.summary.get("capacity_source"),
-        "share": header.summary.get("share"),
-        "units_per_second": header.units_per_second,
-        "apply_seconds": round(apply_seconds, 1),
-        "limited_by": "write capacity share" if at_capacity >= by_workers else "writers",
-        "backup_settle_seconds": settle,
-        "total_seconds": round(apply_seconds + settle, 1),
-    }
-
-
-def _loss(undone: Sequence[KeyChanges]) -> dict[str, Any]:
-    """What a repaired key gives up: the changes made to it from its first undone change to the
-    window's end (the bad ones, and any good ones in between); other items lose nothing."""
-    if not undone:
-        return {"repaired_keys": 0, "undone_changes": 0, "from": None, "to": None, "other_items_seconds": 0}
-    first = min(k.first_undone for k in undone if k.first_undone)
-    last = max(k.last_undone for k in undone if k.last_undone)
-    return {
-        "repaired_keys": len(undone),
-        "undone_changes": sum(k.undone for k in undone),
-        "from": _iso(first),
-        "to": _iso(last),
-        "seconds": (last - first).total_seconds() + 1,
-        "other_items_seconds": 0,
-    }
 
 
 def _one_live_period(timeline: LiveTimeline | None, live: str, start: datetime, end: datetime) -> None:

@@ -1,5 +1,6 @@
 """The repair's report and notifications: counts, conflicts, duration, the data-loss window and
-how to undo it. Keys may appear (a sample); attribute values never do."""
+how to undo it. Attribute values never appear; keys (a sample) only in the report object in the
+bucket and the SNS message, never in the state machine's history or the logs."""
 
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def build_report(state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
             **(plan.get("conflicts") or {}),
             "changed_since_plan": (applied or {}).get("changed_since_plan", 0),
         },
-        "sample_keys": plan.get("sample_keys"),
+        "sample": plan.get("sample"),
         "estimate": plan.get("estimate"),
         "archive": plan.get("archive"),
         "backup": state.get("backup"),

@@ -23,6 +23,7 @@ from dynamodb_dr.repair import report as reports
 from dynamodb_dr.repair.apply import ApplyDeps, apply_lane, writer_client
 from dynamodb_dr.repair.backup import backup_status, take_backup
 from dynamodb_dr.repair.coverage import CoverageEvidence
+from dynamodb_dr.repair.estimate import estimate
 from dynamodb_dr.repair.models import (
     PlanHeader,
     RepairRequest,
@@ -31,7 +32,7 @@ from dynamodb_dr.repair.models import (
     UndoRequest,
     parse_request,
 )
-from dynamodb_dr.repair.plan import PlanContext, estimate, plan_repair, plan_undo
+from dynamodb_dr.repair.plan import PlanContext, plan_repair, plan_undo
 from dynamodb_dr.repair.proof import prove
 from dynamodb_dr.repair.sources import ArchiveVersions, FailureQueue, StreamTail
 from dynamodb_dr.repair.store import RepairStore
@@ -241,9 +242,16 @@ def prove_step(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def report(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    """The report: returned without keys (it lands in the execution history), stored and sent
+    with the plan's sample of affected keys."""
     state = event.get("state") or {}
     result = reports.build_report(state, env.now())
-    result["notified"] = _notify(env, reports.subject(result), result)
+    table, repair_id = str(result.get("table")), str(result.get("repair_id"))
+    full = {**result, **env.repairs.sample(table, repair_id)}
+    result["report_object"] = (
+        f"s3://{env.settings.archive_bucket}/{env.repairs.save_report(table, repair_id, full)}"
+    )
+    result["notified"] = _notify(env, reports.subject(result), full)
     return result
 
 

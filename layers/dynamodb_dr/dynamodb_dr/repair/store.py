@@ -5,6 +5,8 @@
     repairs/table=<logical>/<repair id>/skipped.jsonl.gz     keys left alone and why (keys only)
     repairs/table=<logical>/<repair id>/progress/<lane>.json checkpoints
     repairs/table=<logical>/<repair id>/outcomes/<chunk>.json
+    repairs/table=<logical>/<repair id>/sample.json          a sample of the affected keys (keys only)
+    repairs/table=<logical>/<repair id>/report.json          the final report, with that sample
     repairs/index/<repair id>.json                           repair id -> table (for resume/undo)
 
 Plans hold item images (customer data): they stay in the KMS-encrypted, non-public bucket, like
@@ -120,7 +122,23 @@ class RepairStore:
         key = f"{repair_prefix(header.table, header.repair_id)}outcomes/{outcome.chunk:06d}.json"
         self._put(key, outcome.model_dump_json().encode())
 
-    # ------------------------------------------------------------ backup and report
+    # ------------------------------------------------------------ keys sample and report
+    def save_sample(self, table: str, repair_id: str, sample: dict[str, Any]) -> str:
+        """A sample of the affected keys (keys only), kept out of the state machine's history."""
+        key = f"{repair_prefix(table, repair_id)}sample.json"
+        self._put(key, json.dumps(sample, sort_keys=True).encode())
+        return key
+
+    def sample(self, table: str, repair_id: str) -> dict[str, Any]:
+        found = self._json(f"{repair_prefix(table, repair_id)}sample.json")
+        return found if isinstance(found, dict) else {}
+
+    def save_report(self, table: str, repair_id: str, report: dict[str, Any]) -> str:
+        key = f"{repair_prefix(table, repair_id)}report.json"
+        self._put(key, json.dumps(report, indent=2, default=str).encode())
+        return key
+
+    # ------------------------------------------------------------ backup
     def save_record(self, header: PlanHeader, name: str, record: dict[str, Any]) -> None:
         self._put(f"{repair_prefix(header.table, header.repair_id)}{name}.json", json.dumps(record).encode())
 
