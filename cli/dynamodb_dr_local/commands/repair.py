@@ -178,7 +178,7 @@ def _default_name(parsed: Any) -> str:
     return f"{which}-{getattr(parsed, which)}-{stamp}"[:80]
 
 
-def follow(sfn: Any, arn: str, *, poll_seconds: float = POLL_SECONDS) -> dict[str, Any]:
+def follow(sfn: Any, arn: str, *, poll_seconds: float | None = None) -> dict[str, Any]:
     """Poll until the execution ends; each state entered goes to stderr."""
     seen = 0
     while True:
@@ -191,7 +191,7 @@ def follow(sfn: Any, arn: str, *, poll_seconds: float = POLL_SECONDS) -> dict[st
         described = dict(sfn.describe_execution(executionArn=arn))
         if described["status"] in TERMINAL:
             return described
-        time.sleep(poll_seconds)
+        time.sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
 
 
 def finish(described: dict[str, Any], name: str, args: argparse.Namespace, *, s3: Any = None) -> int:
