@@ -99,10 +99,12 @@ class WriteStats:
     last_write: datetime | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def wrote(self, when: datetime) -> None:
+    def wrote(self, sent: datetime, answered: datetime) -> None:
+        """A write made at some moment between `sent` and `answered`: the repair's writes lie
+        within [first sent, last answered], the window that undoes them."""
         with self.lock:
-            self.first_write = min(when, self.first_write or when)
-            self.last_write = max(when, self.last_write or when)
+            self.first_write = min(sent, self.first_write or sent)
+            self.last_write = max(answered, self.last_write or answered)
 
 
 class RepairWriter:
@@ -131,17 +133,23 @@ class RepairWriter:
 
         target, guard = images.to_client(entry.t), images.to_client(entry.g)
         condition = guard_condition(guard, self._keys, entry.x).request()
+        first_sent: datetime | None = None
         for attempt in range(MAX_ATTEMPTS):
             self.budget.take(entry.u)
+            sent = self._now()
+            first_sent = first_sent or sent
             try:
                 self._send(entry, target, condition)
             except ClientError as exc:
                 code = error_code(exc)
                 if code == "ConditionalCheckFailedException":
                     current: Any = exc.response.get("Item")  # type: ignore[typeddict-item]
-                    if images.same_item(current, target):
-                        return "written" if maybe_done else "already"
-                    return "changed"
+                    if not images.same_item(current, target):
+                        return "changed"
+                    if not maybe_done:
+                        return "already"
+                    self.stats.wrote(first_sent, self._now())  # an earlier attempt's write
+                    return "written"
                 if code not in THROTTLE_CODES | UNSURE_CODES:
                     raise translate(exc, table=self._table) from exc
                 if code in THROTTLE_CODES:
@@ -155,7 +163,7 @@ class RepairWriter:
                 self._retry(attempt)
                 continue
             self.budget.succeeded()
-            self.stats.wrote(self._now())
+            self.stats.wrote(sent, self._now())
             return "written"
         raise RepairApplyFailed(
             f"a write to {self._table} still failed after {MAX_ATTEMPTS} attempts (throttled or "
@@ -201,6 +209,8 @@ def apply_lane(header: PlanHeader, lane_number: int, deps: ApplyDeps) -> LanePro
     died_in = progress.inflight if progress.inflight == progress.next_chunk else None
     progress.invocations += 1
     progress.inflight = progress.next_chunk
+    started = datetime.now(UTC)  # before any write of this invocation: bounds the undo window
+    progress.first_write = min(progress.first_write or started, started)
     deps.store.save_progress(header, progress)
     ceiling = header.units_per_second / max(1, len(header.lanes))
     budget = WriteBudget(ceiling, clock=deps.clock, sleep=deps.sleep)
@@ -251,11 +261,14 @@ def _apply_chunk(
     """Read the chunk's items, leave alone the ones already done or changed, write the rest."""
     maybe_done = chunk == died_in
     current = deps.reader.read(header.live_table, [images.to_client(e.k) or {} for e in entries])
+    read_at = datetime.now(UTC)
     outcome = ChunkOutcome(chunk=chunk)
     todo: list[int] = []
     for index, entry in enumerate(entries):
         item = current[key_id_of(images.to_client(entry.k) or {})]
         if images.same_item(item, images.to_client(entry.t)):
+            if maybe_done:  # written by the invocation that died here, before this read
+                writer.stats.wrote(read_at, read_at)
             (outcome.written if maybe_done else outcome.already).append(index)
         elif not images.same_item(item, images.to_client(entry.g)):
             outcome.changed.append(index)  # changed since the plan: never overwritten
