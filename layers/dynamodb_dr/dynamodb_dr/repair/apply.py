@@ -79,7 +79,7 @@ class WriteBudget:
                     self.units += units
                     return
                 wait = (min(units, self.rate) - self._tokens) / self.rate
-            self._sleep(wait)
+            self._sleep(max(wait, 0.001))  # at least a millisecond: float steps never stall
 
     def throttled(self) -> None:
         with self._lock:
