@@ -4,6 +4,7 @@ own window from the archive)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -36,6 +37,19 @@ def _repair_writes(rig: Rig, keys: list[str]) -> Counter[str]:
     return Counter(
         r["dynamodb"]["Keys"][KEY]["S"] for r in records if r["dynamodb"]["Keys"][KEY]["S"] in keys
     )
+
+
+def _subscribe(rig: Rig) -> str:
+    sqs, sns = rig.emulator.clients.client("sqs"), rig.emulator.clients.client("sns")
+    url = sqs.create_queue(QueueName="repair-notes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=rig.stack.outputs["RepairTopicArn"], Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _messages(rig: Rig, url: str) -> list[dict[str, Any]]:
+    found = rig.emulator.clients.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    return [json.loads(json.loads(m["Body"])["Message"]) for m in found.get("Messages", [])]
 
 
 def _affected(incident: Any) -> list[str]:
@@ -78,7 +92,11 @@ def test_a_time_budget_stop_resumes_in_the_next_invocation(rig: Rig, monkeypatch
     assert {k: after.get(k) for k in incident.before} == incident.before
 
 
-def test_a_failed_repair_reports_what_it_applied_then_resumes_cleanly(rig: Rig) -> None:
+def test_a_failed_repair_reports_what_it_applied_then_resumes_cleanly(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(apply_module, "MAX_ATTEMPTS", 3)  # fail fast, without real back-off time
+    notes = _subscribe(rig)
     incident = bad_deploy(rig, after=sign_ups(1))
     with FaultInjector(seed=5) as faults:
         faults.server_error(  # the table's writes fail after 3 of them
@@ -90,6 +108,10 @@ def test_a_failed_repair_reports_what_it_applied_then_resumes_cleanly(rig: Rig) 
     header = repairs.header("customers", "interrupted")
     applied = sum(repairs.progress(header, lane.lane).written for lane in header.lanes)
     assert 3 <= applied < 8
+    [failure] = _messages(rig, notes)  # the failure says what was applied and how to go on
+    assert failure["applied"]["written"] == applied and failure["error"] == "RepairApplyFailed"
+    assert failure["resume"]["console"] == {"resume": "interrupted"}
+    assert failure["undo"]["console"] == {"undo": "interrupted"}
     resumed = rig.run({"resume": "interrupted"}, "interrupted-resumed")
     assert resumed["status"] == "SUCCEEDED", resumed
     report = resumed["report"]

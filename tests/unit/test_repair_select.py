@@ -3,6 +3,7 @@ targets, conflicts, TTL deletions, request validation."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,3 +216,12 @@ def test_a_window_in_the_future_is_refused() -> None:
     req.check_time(at(25))
     with pytest.raises(RepairRequestInvalid, match="in the future"):
         req.check_time(at(10))
+
+
+def test_every_sample_input_in_events_is_a_valid_request() -> None:
+    from dynamodb_dr_local import PROJECT_ROOT
+
+    samples = sorted((PROJECT_ROOT / "events").glob("repair-*.json"))
+    assert len(samples) >= 4
+    kinds = {type(parse_request(json.loads(p.read_text()))).__name__ for p in samples}
+    assert kinds == {"RepairRequest", "ResumeRequest", "UndoRequest"}
