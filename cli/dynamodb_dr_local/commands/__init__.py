@@ -9,4 +9,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "repair",
     "item",
     "status",
+    "tick",
+    "cleanup",
 )

@@ -18,7 +18,7 @@ from pydantic import Field
 from dynamodb_dr.cdc.timeline import TimelineRecorder
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import StackSettings
-from dynamodb_dr.core.errors import DynamoDbDrError, StreamViewMismatch
+from dynamodb_dr.core.errors import DynamoDbDrError, StreamReadersExceeded, StreamViewMismatch
 from dynamodb_dr.core.registry import TableRegistry
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from types_boto3_lambda import LambdaClient
 
 STREAM_VIEW: Final = "NEW_AND_OLD_IMAGES"
+# AWS advises at most two simultaneous readers per stream shard; more are throttled.
+MAX_STREAM_READERS: Final = 2
 
 
 class FollowerSettings(StackSettings):
@@ -104,6 +106,7 @@ class StreamFollower:
                 follow.timeline_versions_recorded = self._timeline.record(logical, pointer.pointer_parameter)
                 follow.stream_arn, enabled = self._ensure_stream(follow.live_table)
                 if follow.stream_arn not in mappings:
+                    self._check_readers(follow.stream_arn, follow.live_table)
                     self._create_mapping(follow.stream_arn)
                     follow.action = "stream-enabled+created" if enabled else "created"
             except DynamoDbDrError as exc:
@@ -149,6 +152,23 @@ class StreamFollower:
                 TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW}
             )["TableDescription"]
         return str(updated["LatestStreamArn"]), True
+
+    def _check_readers(self, stream_arn: str, table: str) -> None:
+        """Refuse to become a stream's third reader: every reader would be throttled."""
+        paginator = self._lambda.get_paginator("list_event_source_mappings")
+        with aws_errors(table=table):
+            others = [
+                m.get("FunctionArn", "")
+                for page in paginator.paginate(EventSourceArn=stream_arn)
+                for m in page.get("EventSourceMappings", [])
+                if m.get("State") not in {"Disabled", "Deleting"}
+            ]
+        if len(others) >= MAX_STREAM_READERS:
+            raise StreamReadersExceeded(
+                f"the stream of {table} already has {len(others)} readers (AWS advises at most "
+                f"{MAX_STREAM_READERS} per shard): the archiver is not added; move a reader off it",
+                table=table,
+            )
 
     def _create_mapping(self, stream_arn: str) -> None:
         with aws_errors():
