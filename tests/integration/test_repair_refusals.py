@@ -109,6 +109,27 @@ def test_an_archive_behind_the_window_end_is_refused(rig: Rig, capsys: pytest.Ca
     assert code == 0, err
 
 
+def test_a_window_larger_than_one_plan_holds_is_refused_while_reading(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    incident = bad_deploy(rig, after=sign_ups(2))  # 8 changes in the window
+    lam = rig.emulator.clients.client("lambda")
+    function = rig.stack.physical("RepairFunction")
+    environment = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    lam.update_function_configuration(
+        FunctionName=function, Environment={"Variables": {**environment, "REPAIR_MAX_CHANGES": "5"}}
+    )
+    before = rig.items()
+    code, err = _cli(rig, capsys, *_window(incident))
+    _one_line(code, err, "RepairWindowTooLarge", "more than 5 changes", "split it into shorter windows")
+    _nothing_written(rig, before)
+    lam.update_function_configuration(
+        FunctionName=function, Environment={"Variables": {**environment, "REPAIR_MAX_CHANGES": "100"}}
+    )
+    code, err = _cli(rig, capsys, *_window(incident), "--dry-run")  # within the limit: planned
+    assert code == 0, err
+
+
 def test_a_quiet_table_is_proven_by_its_stream(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
     incident = bad_deploy(rig)  # nothing written after the window: no archived change after it
     code, err = _cli(rig, capsys, *_window(incident), "--dry-run", "--json")

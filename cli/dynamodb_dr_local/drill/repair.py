@@ -11,6 +11,7 @@ table's size and capacity) assumed or estimated and marked so.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
+from dynamodb_dr.repair.models import RepairSettings
 from dynamodb_dr_local.drill.incident import KEY, Incident, phases, scan_items
 from dynamodb_dr_local.drill.objectives import RtoPart
 from dynamodb_dr_local.drill.report import Progress
@@ -30,6 +32,7 @@ from dynamodb_dr_local.output import duration, table
 # one function) and every affected key read consistently (BatchGetItem of 100 keys, ~25 ms).
 PLAN_CHANGES_PER_SECOND = 30_000
 PLAN_KEYS_PER_SECOND = 4_000
+MAX_CHANGES_PER_REPAIR = int(RepairSettings.model_fields["repair_max_changes"].default)
 
 
 @dataclass
@@ -163,11 +166,14 @@ def repair_rto_parts(
     real_writes = int(written * real_items / max(1, sample_items))
     units = float(estimate.get("write_units") or written) / written * real_writes
     per_second = float(estimate.get("units_per_second") or 2000.0)
-    changes = int((result.report.get("changes") or {}).get("in_window", {}).get("MODIFY", 0) or written)
-    plan_seconds = (
-        changes * real_items / max(1, sample_items) / PLAN_CHANGES_PER_SECOND
-        + real_writes / PLAN_KEYS_PER_SECOND
-    )
+    in_window = (result.report.get("changes") or {}).get("in_window") or {}
+    changes = sum(int(n) for n in in_window.values()) or written
+    real_changes = changes * real_items // max(1, sample_items)
+    # One plan holds at most REPAIR_MAX_CHANGES changes: a larger window is repaired in parts,
+    # one after the other, each with its own backup.
+    repairs = max(1, math.ceil(real_changes / MAX_CHANGES_PER_REPAIR))
+    plan_seconds = real_changes / PLAN_CHANGES_PER_SECOND + real_writes / PLAN_KEYS_PER_SECOND
+    settle = float(estimate.get("backup_settle_seconds") or 65)
     return [
         RtoPart(
             "detection and response, until the repair starts",
@@ -182,8 +188,8 @@ def repair_rto_parts(
             "plan, backup, writes, proof",
         ),
         RtoPart(
-            "backup settle before the first write",
-            float(estimate.get("backup_settle_seconds") or 65),
+            "backup settle before the first write" + (f", x{repairs} repairs" if repairs > 1 else ""),
+            settle * repairs,
             "assumed",
             "AWS: a backup excludes only writes made over a minute after its request",
         ),
@@ -191,8 +197,13 @@ def repair_rto_parts(
             f"plan at {real_items:,} items",
             plan_seconds,
             "estimate",
-            f"~{changes * real_items // max(1, sample_items):,} archived changes at "
-            f"{PLAN_CHANGES_PER_SECOND:,}/s, {real_writes:,} keys read at {PLAN_KEYS_PER_SECOND:,}/s",
+            f"~{real_changes:,} archived changes at {PLAN_CHANGES_PER_SECOND:,}/s, {real_writes:,} keys "
+            f"read at {PLAN_KEYS_PER_SECOND:,}/s"
+            + (
+                f"; the window split into {repairs} repairs of <= {MAX_CHANGES_PER_REPAIR:,} changes"
+                if repairs > 1
+                else ""
+            ),
         ),
         RtoPart(
             f"{real_writes:,} writes at the table's capacity share",

@@ -246,3 +246,10 @@ class RepairProofFailed(DynamoDbDrError):
     """After a repair some repaired keys do not equal their planned image (and nothing explains it)."""
 
     code = "RepairProofFailed"
+
+
+class RepairWindowTooLarge(RepairRefused):
+    """The repair window holds more changes than one plan holds in memory (REPAIR_MAX_CHANGES):
+    refused while reading, before anything is written; split it into shorter windows."""
+
+    code = "RepairWindowTooLarge"

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from dynamodb_dr.cdc.archive import ArchiveStore, hours_between, whole_second
 from dynamodb_dr.cdc.model import Change, partition_prefix, read_object
 from dynamodb_dr.cdc.timeline import LiveTimeline, read_timeline
-from dynamodb_dr.core.errors import ArchiveCorrupt, RepairCoverageIncomplete
+from dynamodb_dr.core.errors import ArchiveCorrupt, RepairCoverageIncomplete, RepairWindowTooLarge
 from dynamodb_dr.repair.sources import ArchiveVersions, FailedBatch, StreamTail
 
 SECOND = timedelta(seconds=1)
@@ -56,9 +56,12 @@ class WindowRead:
     timeline: LiveTimeline | None = None
 
 
-def read_window(store: ArchiveStore, logical: str, start: datetime, end: datetime) -> WindowRead:
+def read_window(
+    store: ArchiveStore, logical: str, start: datetime, end: datetime, *, max_changes: int | None = None
+) -> WindowRead:
     """Every live change stamped within [whole second of start, end]; unreadable objects are
-    collected (not raised) so a refusal can name them all."""
+    collected (not raised) so a refusal can name them all. More than `max_changes` of them is
+    refused as soon as it is seen (the plan holds them in memory)."""
     read = WindowRead(timeline=read_timeline(store, logical))
     first = whole_second(start)
     for hour in hours_between(first, end):
@@ -73,6 +76,14 @@ def read_window(store: ArchiveStore, logical: str, start: datetime, end: datetim
                 continue
             for change in changes:
                 _take(read, change, first, end)
+            if max_changes is not None and len(read.changes) > max_changes:
+                raise RepairWindowTooLarge(
+                    f"the window {start:%Y-%m-%dT%H:%M:%SZ}..{end:%Y-%m-%dT%H:%M:%SZ} of {logical} holds "
+                    f"more than {max_changes:,} changes, more than one repair plans at once "
+                    "(REPAIR_MAX_CHANGES): split it into shorter windows, each repaired on its own; "
+                    "nothing was written",
+                    table=logical,
+                )
     return read
 
 

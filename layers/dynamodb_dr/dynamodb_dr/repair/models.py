@@ -158,6 +158,9 @@ class RepairSettings(StackSettings):
     repair_lanes: int = Field(default=8, ge=1, le=40)  # parallel apply Lambdas (the ASL's Map)
     backup_settle_seconds: int = Field(default=65, ge=0, le=600)
     stream_check_records: int = Field(default=100_000, ge=0, le=2_000_000)
+    # One plan holds the window's changes in memory (~8 KB a change of a ~1 KB item, both images):
+    # 250,000 fit the function's 3,008 MB with room to spare.
+    repair_max_changes: int = Field(default=250_000, ge=1, le=2_000_000)
 
     @field_validator("repair_topic_arn", "cdc_failure_queue_url", "repair_state_machine_arn", mode="before")
     @classmethod

@@ -47,7 +47,9 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
     request.check_time(ctx.now)
     live = ctx.registry.resolve(request.table).live_table
     facts = ctx.table.facts(live)
-    read = read_window(ctx.archive, request.table, request.start, request.end)
+    read = read_window(
+        ctx.archive, request.table, request.start, request.end, max_changes=ctx.settings.repair_max_changes
+    )
     _one_live_period(read.timeline, live, request.start, request.end)
     proofs = prove_coverage(
         ctx.archive,
