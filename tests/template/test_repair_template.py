@@ -158,11 +158,9 @@ def test_the_repair_role_writes_only_protected_tables_and_its_own_objects() -> N
         for s in resolved
         if s.role == "RepairFunctionRole" and s.raw.get("Sid") == "RepairProtectedLiveTables"
     ]
-    protected = ("customers", "orders")
-    assert len(tables.resources) == 4
-    assert all(
-        sc.is_protected_source(r, protected) or sc.is_restore_target(r, protected) for r in tables.resources
-    )
+    # every table of this account and region, but only those tagged dynamodb-dr:protect=<stack>
+    assert list(tables.resources) == ["arn:aws:dynamodb:us-east-1:123456789012:table/*"]
+    assert sc.tag_scoped(tables)
     assert {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:CreateBackup"} <= set(tables.actions)
     every = {a for s in granted.values() for a in actions(s)}
     assert not {
