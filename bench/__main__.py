@@ -28,6 +28,7 @@ from bench.harness import (
 SUITES: tuple[tuple[str, str], ...] = (
     ("cdc", "bench.cdc_archiver"),
     ("replay", "bench.replay_rebuild"),
+    ("repair", "bench.repair"),
     ("validation", "bench.validation"),
     ("cold-start", "bench.cold_start"),
     ("orchestration", "bench.orchestration"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextvars
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -269,7 +270,7 @@ def _principal_of(client: Any, region: str) -> tuple[str, str] | None:
     access_key = getattr(getattr(credentials, "_credentials", None), "access_key", None)
     if access_key == "ak":  # moto's Step Functions engine signs its service calls with this key
         try:
-            role, machine = g.state_machine_role(region)
+            role, machine = g._MACHINE.get() or g.state_machine_role(region)
         except LookupError:
             return None  # an execution outliving its emulator (a test ended): nothing to check against
         return role, f"state machine {machine.rsplit(':', 1)[-1]}"
@@ -300,11 +301,14 @@ def installed(router_class: Any) -> Iterator[g.Gate]:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
         distributed_item_processor_worker as dmap,
     )
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     original_call = BaseClient._make_api_call
     original_invoke = router_class.invoke
     original_submit = concurrent.futures.ThreadPoolExecutor.submit
     original_job = dmap.DistributedItemProcessorWorker._eval_job
+    original_execution = ExecutionWorker._execution_logic
+    original_thread_start = threading.Thread.start
 
     def make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         if not getattr(g._PAUSED, "on", False):
@@ -333,6 +337,24 @@ def installed(router_class: Any) -> Iterator[g.Gate]:
         context = contextvars.copy_context()  # worker threads keep the calling function's identity
         return original_submit(executor, context.run, fn, *args, **kwargs)
 
+    def execution_logic(worker: Any) -> Any:
+        """An execution runs as its machine's role (not as whoever started it)."""
+        details = worker._evaluation_details
+        machine = g._MACHINE.set((details.aws_execution_details.role_arn, details.state_machine_details.arn))
+        function = g._FUNCTION.set(None)
+        try:
+            return original_execution(worker)
+        finally:
+            g._FUNCTION.reset(function)
+            g._MACHINE.reset(machine)
+
+    def thread_start(thread: Any) -> Any:
+        """The engine's threads (states, Map iterations) keep their execution's identity."""
+        if g._MACHINE.get() is not None:
+            context, run = contextvars.copy_context(), thread.run
+            thread.run = lambda: context.run(run)
+        return original_thread_start(thread)
+
     def eval_job(worker: Any, env: Any, job: Any) -> Any:
         try:
             _record_child_execution(env)
@@ -341,8 +363,9 @@ def installed(router_class: Any) -> Iterator[g.Gate]:
         return original_job(worker, env, job)
 
     def _record_child_execution(env: Any) -> None:
-        region = env.states.context_object.context_object_data["StateMachine"]["Id"].split(":")[3]
-        role, machine = g.state_machine_role(region)
+        machine_id = env.states.context_object.context_object_data["StateMachine"]["Id"]
+        region = machine_id.split(":")[3]
+        role, machine = g.state_machine_role(region, machine_id)
         why = "a Distributed Map runs each item as a child execution of the state machine"
         check = g.Check(
             role,
@@ -359,6 +382,8 @@ def installed(router_class: Any) -> Iterator[g.Gate]:
     router_class.invoke = invoke
     concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
     dmap.DistributedItemProcessorWorker._eval_job = eval_job
+    ExecutionWorker._execution_logic = execution_logic  # type: ignore[method-assign]
+    threading.Thread.start = thread_start  # type: ignore[method-assign]
     try:
         yield g.GATE
     finally:
@@ -366,6 +391,8 @@ def installed(router_class: Any) -> Iterator[g.Gate]:
         router_class.invoke = original_invoke
         concurrent.futures.ThreadPoolExecutor.submit = original_submit  # type: ignore[method-assign]
         dmap.DistributedItemProcessorWorker._eval_job = original_job
+        ExecutionWorker._execution_logic = original_execution  # type: ignore[method-assign]
+        threading.Thread.start = original_thread_start  # type: ignore[method-assign]
 
 
 def _environment_key_check(function: Any, role: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +189,50 @@ def test_the_gate_names_the_function_the_call_and_the_missing_permission(tmp_pat
     assert "function dynamodb-dr-BackupFunction-" in denied[0]
     table = "arn:aws:dynamodb:us-east-1:123456789012:table/customers"
     assert f"dynamodb.CreateBackup needs dynamodb:CreateBackup on {table} " in denied[0]
+
+
+def _without_the_repair_machines_invoke(text: str) -> str:
+    granted = "                - !GetAtt RepairFunction.Arn\n                - !Sub ${RepairFunction.Arn}:*\n"
+    assert granted in text
+    return text.replace(granted, "                - !Sub ${RepairFunction.Arn}:none\n")
+
+
+def _finish(sfn: Any, arn: str) -> str:
+    for _ in range(600):
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            return str(status)
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} still running")
+
+
+@pytest.mark.iam_gate_off
+@pytest.mark.integration
+def test_each_state_machine_calls_as_its_own_role(tmp_path, iam_gate: Gate):
+    """The stack has two machines: a call of the repair machine is checked against the repair
+    machine's role, one of the restore machine against the restore machine's."""
+    template = _variant(tmp_path, _without_the_repair_machines_invoke)
+    first = len(iam_gate.calls)
+    with Emulator() as emu:
+        create_customers_table(emu.clients.client("dynamodb"), "customers")
+        stack = emu.deploy(parameters={"ProtectedTables": "customers"}, template_path=template)
+        sfn = emu.clients.client("stepfunctions")
+        restore = sfn.start_execution(
+            stateMachineArn=stack.outputs["RestoreStateMachineArn"], input=json.dumps({"tables": []})
+        )["executionArn"]
+        _finish(sfn, restore)
+        now = datetime.now(UTC)
+        request = {"table": "customers", "from": f"{now:%Y-%m-%dT%H}:00:00Z", "to": "2020-01-01T00:00:00Z"}
+        repair = sfn.start_execution(
+            stateMachineArn=stack.outputs["RepairStateMachineArn"], input=json.dumps(request)
+        )["executionArn"]
+        _finish(sfn, repair)
+    calls = iam_gate.calls[first:]
+    assert "state machine dynamodb-dr-restore: lambda.Invoke" in calls
+    assert "state machine dynamodb-dr-repair: lambda.Invoke" in calls
+    denied = sorted({str(v).split(" - ")[0] for v in iam_gate.violations})
+    assert denied
+    assert all(d.startswith("state machine dynamodb-dr-repair: lambda.Invoke needs") for d in denied)
 
 
 # ---------------------------------------------------------------------------------- the linter

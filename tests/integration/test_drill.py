@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.drill.run import DrillOptions, run_drill
+from dynamodb_dr_local.emulator.faults import ACCESS_DENIED, FaultInjector
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +34,48 @@ def test_small_drill_recovers_the_pre_incident_table(tmp_path, capsys):
     # progress is on stderr, the story's tables and the report on stdout, no carriage returns
     assert "state machine: ValidateRequest" in captured.err and "state machine: ValidateRequest" not in out
     assert "\r" not in captured.err + out
+
+
+def test_the_drill_repairs_in_place_first_and_sets_both_paths_side_by_side(capsys):
+    report = run_drill(DrillOptions(**SMALL))
+    out = capsys.readouterr().out
+    assert report.passed, out
+    repair = report.stages["repair"]
+    incident = report.stages["incident"]
+    damaged = incident["corrupted"] + incident["deleted"]
+    # item for item: the damaged customers back, the sign-ups after the window kept, no cutover
+    assert repair["status"] == "SUCCEEDED" and repair["damaged"] == damaged > 0
+    assert repair["repaired_exactly"] == damaged and repair["others_unchanged"] is True
+    assert repair["signups_kept"] == repair["signups"] == SMALL["good_writes_after_incident"]
+    assert repair["report"]["live_table"] == "customers" and repair["report"]["backup"]["arn"]
+    assert repair["report"]["proof"]["proven"] == damaged and repair["report"]["proof"]["unexplained"] == 0
+    assert repair["writes_archived"] == repair["report"]["applied"]["written"] == damaged
+    # the dry run came first and planned the same keys, writing nothing
+    assert repair["dry_run"]["affected"] == damaged
+    assert repair["window"]["from"] == incident["incident_at"].replace("+00:00", "Z")
+    kinds = {p["kind"] for p in repair["rto_parts"]}
+    assert {"measured", "assumed", "estimate"} <= kinds
+    assert repair["rto_seconds"] < report.objectives["rto_projected_seconds"]
+    assert "Repair in place vs PITR restore (same incident)" in out
+    assert "choose the restore when the table is lost, the archive has a gap" in out
+    assert "PASS  repair in place: every good sign-up after the window kept" in out
+
+
+def test_a_repair_that_cannot_write_fails_the_drill_while_the_restore_still_recovers(capsys):
+    def repair_write(params: Mapping[str, Any]) -> bool:
+        return params.get("TableName") == "customers" and "ConditionExpression" in params
+
+    with FaultInjector(seed=1) as faults:
+        faults.add("dynamodb", "PutItem", ACCESS_DENIED, when=repair_write)
+        faults.add("dynamodb", "DeleteItem", ACCESS_DENIED, when=repair_write)
+        report = run_drill(DrillOptions(**SMALL))
+    out = capsys.readouterr().out
+    assert not report.passed
+    assert report.stages["repair"]["status"] == "FAILED"
+    assert report.stages["repair"]["repaired_exactly"] == 0
+    assert "FAIL  repair in place: every damaged customer back exactly, nothing else touched" in out
+    assert report.checks["live table equals the pre-incident state, item by item"] is True
+    assert "DRILL FAIL" in out
 
 
 def test_the_report_counts_the_data_actually_lost_and_keeps_assumed_times_apart(capsys):

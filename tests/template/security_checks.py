@@ -261,6 +261,8 @@ PROTECT_TAG_CONDITION = f"aws:ResourceTag/{paths.PROTECT_TAG_KEY}"
 # records from the mappings the follower creates on protected live tables.
 STREAM_READS_ON_EVERY_TABLE = {
     ("CdcArchiverFunctionRole", "other", ("dynamodb:GetRecords", "dynamodb:GetShardIterator")),
+    # The repair reads the stream of a tagged live table only (its ARN from DescribeTable).
+    ("RepairFunctionRole", "other", ("dynamodb:GetShardIterator", "dynamodb:GetRecords")),
 }
 
 

@@ -140,3 +140,10 @@ def test_targets_are_checked_on_the_same_runs_measurements() -> None:
     summary = target_summary([faster, slower, Row("x", "no target", 1.0, "s", "b", 1.0)])
     assert summary.count("\n- ") == 2 and "no target" not in summary
     assert "issue-16 target" in render([faster]).splitlines()[0]
+
+
+def test_the_repair_bench_runs_the_real_lane_and_survives_throttling() -> None:
+    from bench.repair import _apply
+
+    seconds, written, throttles = _apply(300, capacity=300.0, asked=600.0)
+    assert written == 300 and throttles > 0 and seconds > 0

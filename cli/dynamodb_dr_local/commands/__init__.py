@@ -6,6 +6,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "restore",
     "restore_from_s3",
     "replay",
+    "repair",
     "item",
     "status",
     "tick",

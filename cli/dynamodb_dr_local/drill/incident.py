@@ -6,6 +6,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ KEY = "customer_id"
 @dataclass
 class IncidentResult:
     incident_at: str = ""
+    incident_end: str = ""  # a whole second after the bad deploy's last write, before the sign-ups
     corrupted: int = 0
     deleted: int = 0
     good_writes_after_incident: int = 0
@@ -51,6 +53,17 @@ class IncidentResult:
         )
 
 
+@dataclass(frozen=True)
+class Incident:
+    """What the drill knows about the bad deploy (to check a repair against)."""
+
+    start: datetime  # T, a whole second before the bad deploy's first write
+    end: datetime  # a whole second after its last write, before the sign-ups
+    before: dict[str, dict[str, Any]]  # every item just before T, by key
+    damaged: list[str]  # the keys the deploy corrupted or deleted
+    signups: list[dict[str, Any]]  # good writes after the deploy
+
+
 def scan_items(emu: Emulator, table_name: str) -> dict[str, dict[str, Any]]:
     """Every item of a table in DynamoDB JSON, by key."""
     paginator = emu.clients.client("dynamodb").get_paginator("scan")
@@ -71,12 +84,18 @@ def run_incident(
     validation: dict[str, Any],
     detect_minutes: float,
     progress: Progress,
+    before_restore: Callable[[Incident], None] | None = None,
 ) -> IncidentResult:
+    """`before_restore(incident)` runs once the archive holds the incident and the sign-ups after
+    it (the drill's repair-in-place stage)."""
     result = IncidentResult()
     before = scan_items(emu, logical_table)
     incident_at = _moment()
     result.incident_at = incident_at.isoformat()
-    result.corrupted, result.deleted = _bad_deploy(emu, logical_table, sorted(before), corruption_share)
+    corrupted, deleted = _bad_deploy(emu, logical_table, sorted(before), corruption_share)
+    result.corrupted, result.deleted = len(corrupted), len(deleted)
+    incident_end = _moment()
+    result.incident_end = incident_end.isoformat()
     progress.step(
         f"INCIDENT at {incident_at:%H:%M:%S.%f}: a bad deploy corrupted {result.corrupted:,} customers "
         f"and deleted {result.deleted:,}"
@@ -85,6 +104,8 @@ def run_incident(
     result.good_writes_after_incident = len(signups)
     archiver.drain()
     progress.step(f"meanwhile {len(signups)} new customers signed up (good writes after the incident)")
+    if before_restore is not None:
+        before_restore(Incident(incident_at, incident_end, before, corrupted + deleted, signups))
     # On AWS, PITR's latest restorable time trails the clock by ~5 minutes: T is restorable only
     # later. The drill does not wait: the emulated clock of the restorable window jumps ahead.
     CONTROL.clock_offset_seconds = detect_minutes * 60
@@ -169,7 +190,8 @@ def _moment() -> datetime:
     return datetime.fromtimestamp(moment, UTC)
 
 
-def _bad_deploy(emu: Emulator, table_name: str, keys: list[str], share: float) -> tuple[int, int]:
+def _bad_deploy(emu: Emulator, table_name: str, keys: list[str], share: float) -> tuple[list[str], list[str]]:
+    """The keys it corrupted and the keys it deleted."""
     rng = random.Random(99)
     victims = rng.sample(keys, max(2, int(len(keys) * share)))
     corrupt, delete = victims[: len(victims) * 3 // 4], victims[len(victims) * 3 // 4 :]
@@ -179,7 +201,7 @@ def _bad_deploy(emu: Emulator, table_name: str, keys: list[str], share: float) -
             batch.put_item(Item={KEY: key, "email": "null@invalid", "name": "", "tier": "free", "balance": 0})
         for key in delete:
             batch.delete_item(Key={KEY: key})
-    return len(corrupt), len(delete)
+    return corrupt, delete
 
 
 def _restore(

@@ -214,3 +214,42 @@ class StreamReadersExceeded(DynamoDbDrError):
     would throttle them all, so it is not added (and the run alarms)."""
 
     code = "StreamReadersExceeded"
+
+
+class RepairRequestInvalid(InvalidInput):
+    """A repair request failed validation (window, filter, table, keys); nothing was written."""
+
+    code = "RepairRequestInvalid"
+
+
+class RepairRefused(DynamoDbDrError):
+    """A repair was refused before it wrote anything (see the message for what is missing)."""
+
+    code = "RepairRefused"
+    changed_nothing = True
+
+
+class RepairCoverageIncomplete(RepairRefused):
+    """The CDC archive does not provably hold every change of the repair window (gap, corrupt or
+    deleted object, failed batches, archive behind the window's end)."""
+
+    code = "RepairCoverageIncomplete"
+
+
+class RepairApplyFailed(DynamoDbDrError):
+    """A repair's writes kept failing; what was applied is recorded and the repair can resume."""
+
+    code = "RepairApplyFailed"
+
+
+class RepairProofFailed(DynamoDbDrError):
+    """After a repair some repaired keys do not equal their planned image (and nothing explains it)."""
+
+    code = "RepairProofFailed"
+
+
+class RepairWindowTooLarge(RepairRefused):
+    """The repair window holds more changes than one plan holds in memory (REPAIR_MAX_CHANGES):
+    refused while reading, before anything is written; split it into shorter windows."""
+
+    code = "RepairWindowTooLarge"
