@@ -26,6 +26,11 @@ from iam.evaluate import NamedPolicy, Request, decide
 ACCOUNT = "123456789012"
 PARTITION = "aws"
 _FUNCTION: contextvars.ContextVar[Any] = contextvars.ContextVar("iam_gate_function", default=None)
+# (role ARN, machine ARN) of the state machine execution running in this thread (and the threads
+# its engine starts): a stack has several machines, each with its own role.
+_MACHINE: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "iam_gate_machine", default=None
+)
 _PAUSED = threading.local()
 
 
@@ -76,9 +81,45 @@ class Gate:
         except RoleGone:
             return  # a call from an emulator that has already stopped (a thread outliving its test)
         self.checked += 1
-        decision = decide(policies, Request(check.action, check.resource, check.context))
+        request = Request(check.action, check.resource, check.context)
+        decision = decide(policies, request)
+        if decision.allowed:
+            # A bucket policy's explicit Deny overrides any identity policy (same account).
+            denies = _bucket_policy_denies(check.resource)
+            if denies:
+                decision = decide([*denies, _ALLOW_ALL], request)
         if not decision.allowed:
             self.violations.append(Violation(check, decision.reason))
+
+
+_ALLOW_ALL = NamedPolicy(
+    "identity", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+
+
+def _bucket_policy_denies(resource: str) -> list[NamedPolicy]:
+    """The Deny-to-everyone statements of the bucket's policy, for an S3 bucket or object ARN."""
+    if not resource.startswith(f"arn:{PARTITION}:s3:::"):
+        return []
+    bucket = resource.split(":::", 1)[1].split("/", 1)[0]
+    try:
+        from moto.s3.models import s3_backends
+
+        raw = s3_backends[ACCOUNT][PARTITION].buckets[bucket].policy
+    except Exception:
+        return []  # no such bucket in the emulated account (another account's, or gone)
+    if not raw:
+        return []
+    document = _document(raw.decode() if isinstance(raw, bytes) else raw)
+    everyone = ("*", {"AWS": "*"})
+    statements = [
+        {k: v for k, v in st.items() if k != "Principal"}
+        for st in document.get("Statement", [])
+        if st.get("Effect") == "Deny" and st.get("Principal") in everyone
+    ]
+    if not statements:
+        return []
+    return [NamedPolicy(f"bucket policy of {bucket}", {"Version": "2012-10-17", "Statement": statements})]
 
 
 GATE = Gate()
@@ -137,17 +178,20 @@ def function_role(function_name: str, region: str) -> str:
     return str(get_backend(ACCOUNT, region).get_function(function_name).role)
 
 
-def state_machine_role(region: str) -> tuple[str, str]:
+def state_machine_role(region: str, machine_arn: str | None = None) -> tuple[str, str]:
+    """(role, machine ARN) of the machine `machine_arn`, or of the only machine in the region."""
     from moto.stepfunctions.models import stepfunctions_backends
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     # The engine's backend when it executes machines, else the plain one (the emulator's server
-    # mode sets the config per request); the stack has one machine.
+    # mode sets the config per request).
     machines = list(stepfunctions_parser_backends[ACCOUNT][region].state_machines) or list(
         stepfunctions_backends[ACCOUNT][region].state_machines
     )
+    if machine_arn is not None:
+        machines = [m for m in machines if str(m.arn) == machine_arn.split("/", 1)[0]]
     if len(machines) != 1:
-        raise LookupError(f"expected the stack's one state machine in {region}, found {len(machines)}")
+        raise LookupError(f"expected one state machine in {region} ({machine_arn}), found {len(machines)}")
     return str(machines[0].roleArn), str(machines[0].arn)
 
 

@@ -114,7 +114,12 @@ def test_only_the_tool_roles_and_named_readers_may_read_the_archive() -> None:
         def role(logical: str) -> str:
             return str(iam.get_role(RoleName=stack.physical(logical))["Role"]["Arn"])
 
-        for reader in (role("CdcArchiverFunctionRole"), role("RestoreFunctionRole"), READER):
+        for reader in (
+            role("CdcArchiverFunctionRole"),
+            role("RestoreFunctionRole"),
+            role("RepairFunctionRole"),
+            READER,
+        ):
             assert not _denied(policy, reader, "s3:GetObject"), reader
         for other in (
             role("BackupFunctionRole"),
