@@ -16,15 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
-from dynamodb_dr.cdc.model import Change, dedupe
-from dynamodb_dr.cdc.replay import BATCH_LIMIT, BatchWriter, final_ops
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.dynamo_json import item_from_json
-from dynamodb_dr.restore.checksum import item_digest
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
+
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.cdc.model import Change
 
 FENCE_SID = "DynamoDbDrFencedAfterCutover"
 WRITE_ACTIONS = (
@@ -134,6 +133,11 @@ def carry_over(
     """
     # Stream times are whole seconds on AWS: the second of `since` is included (a write in it that
     # came before `since` is applied only if the restored table still holds its before-image).
+    # The pointer function fences but never carries over: it does not load the CDC modules.
+    from dynamodb_dr.cdc.archive import read_changes
+    from dynamodb_dr.cdc.model import dedupe
+    from dynamodb_dr.cdc.replay import BATCH_LIMIT, BatchWriter, final_ops
+
     start = since.replace(microsecond=0)
     window = list(read_changes(store, logical, min(restore_point, start), fenced_at))
     old = dedupe(c for c in window if c.source_table == source and c.approximate_creation >= start)
@@ -157,6 +161,8 @@ def carry_over(
 
 def _unchanged(dynamodb: DynamoDBClient, target: str, first: Change) -> bool:
     """Whether `target` holds the item as it was before `first` (absent for an insert)."""
+    from dynamodb_dr.restore.checksum import item_digest
+
     with aws_errors(table=target):
         current = dynamodb.get_item(
             TableName=target, Key=item_from_json(first.keys), ConsistentRead=True
