@@ -164,21 +164,24 @@ def change_from_record(record: Mapping[str, Any], logical_table: Callable[[str],
         dynamodb = record["dynamodb"]
         source = parse_stream_arn(str(record["eventSourceARN"]))
         identity = record.get("userIdentity") or {}
+        ttl = identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL
         created = datetime.fromtimestamp(float(dynamodb["ApproximateCreationDateTime"]), UTC)
-        return Change(
-            table=logical_table(source.physical_table),
-            source_table=source.physical_table,
-            stream_label=source.stream_label,
-            event_id=record["eventID"],
-            event_name=record["eventName"],
-            sequence_number=dynamodb["SequenceNumber"],
-            approximate_creation=created,
-            keys=dynamodb["Keys"],
-            new_image=dynamodb.get("NewImage"),
-            old_image=dynamodb.get("OldImage"),
-            ttl_delete=identity.get("type") == "Service" and identity.get("principalId") == TTL_PRINCIPAL,
-            size_bytes=dynamodb.get("SizeBytes"),
-        )
+        fields = {
+            "table": logical_table(source.physical_table),
+            "source_table": source.physical_table,
+            "stream_label": source.stream_label,
+            "event_id": record["eventID"],
+            "event_name": record["eventName"],
+            "sequence_number": dynamodb["SequenceNumber"],
+            "approximate_creation": created,
+            "keys": dynamodb["Keys"],
+            "new_image": dynamodb.get("NewImage"),
+            "old_image": dynamodb.get("OldImage"),
+            "ttl_delete": ttl,
+            "size_bytes": dynamodb.get("SizeBytes"),
+        }
+        # The model's validator itself: Change(**fields) adds a Python frame per record (hot path).
+        return Change.__pydantic_validator__.validate_python(fields)  # type: ignore[no-any-return]
     except MalformedStreamRecord:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, ValidationError) as exc:
