@@ -57,7 +57,10 @@ class StackSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True)
 
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$")
-    protected_tables: tuple[str, ...] = Field(min_length=1)
+    # The names given at deploy; the full protected set adds the tables tagged for the stack
+    # (`core.registry.with_fleet`), so a stack may name none.
+    protected_tables: tuple[str, ...] = ()
+    stack_name: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     state_table: str = Field(min_length=1)
     default_policy: TablePolicy = TablePolicy()
     metrics_namespace: str = Field(
@@ -96,6 +99,16 @@ class StackSettings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("protected table names repeat")
         return names
+
+    @property
+    def stack(self) -> str:
+        """The stack's name (STACK_NAME, else the last part of its SSM prefix)."""
+        return self.stack_name or self.ssm_prefix.rsplit("/", 1)[-1]
+
+    @property
+    def protect_tags(self) -> dict[str, str]:
+        """The tag that puts a table under this stack's protection (and its roles' reach)."""
+        return {paths.PROTECT_TAG_KEY: self.stack}
 
     @property
     def policy_parameter(self) -> str:
