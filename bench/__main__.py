@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
+from typing import Any
 
 from bench.harness import (
     README_END,
@@ -17,6 +20,7 @@ from bench.harness import (
     ROOT,
     Config,
     Row,
+    from_json,
     na,
     render,
     replace_readme_table,
@@ -58,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"write the table into docs/performance.md between {README_START} and {README_END}",
     )
+    parser.add_argument(
+        "--from-json", help="print (and with --update-readme write) a past run's results file, run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        return show_past_run(Path(args.from_json), update=args.update_readme)
     config = Config(quick=args.quick, repeat=args.repeat or (1 if args.quick else 5))
     load_before = os.getloadavg()
     rows: list[Row] = []
@@ -94,13 +103,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\nbench: {total} s in all; results in {path}", file=sys.stderr)
     if args.update_readme:
-        readme = ROOT / "docs" / "performance.md"
-        mode = "quick" if config.quick else f"median of {config.repeat}"
-        header = (
-            f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({mode}, {total:.0f} s in all, "
-            f"load average {load[0]:.1f}-{load[1]:.1f} on {os.cpu_count()} CPUs):\n\n"
-        )
-        readme.write_text(replace_readme_table(readme.read_text(), table + "\n\n" + summary, header))
+        write_doc(rows, {**meta, "when": time.strftime("%Y-%m-%d", time.gmtime())})
+    return 0
+
+
+def write_doc(rows: list[Row], meta: dict[str, Any]) -> None:
+    """The table and the targets' summary into docs/performance.md, between the bench markers."""
+    readme = ROOT / "docs" / "performance.md"
+    mode = "quick" if meta.get("quick") else f"median of {meta.get('repeat')}"
+    load = meta.get("load_average") or (0.0, 0.0)
+    header = (
+        f"Measured {str(meta.get('when', ''))[:10]} ({mode}, {float(meta.get('total_seconds', 0)):.0f} s in "
+        f"all, load average {load[0]:.1f}-{load[1]:.1f} on {meta.get('cpus', os.cpu_count())} CPUs):\n\n"
+    )
+    body = render(rows) + "\n\n" + target_summary(rows)
+    readme.write_text(replace_readme_table(readme.read_text(), body, header))
+
+
+def show_past_run(path: Path, *, update: bool) -> int:
+    rows, meta = from_json(json.loads(path.read_text()))
+    print(render(rows) + "\n\n" + target_summary(rows))
+    if update:
+        write_doc(rows, meta)
     return 0
 
 

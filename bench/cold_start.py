@@ -1,11 +1,14 @@
 """Suite 4: cold start: import cost of every handler and the size of the built layer.
 
-Import cost: CPU time of `import app` then `import boto3` in a fresh interpreter per run, from the
-function's folder with the layer package on sys.path (the dev venv holds the layer's pinned
-dependencies), median of N, against a bare handler that imports only boto3 (issue 16: "count
-boto3 on both sides": our handlers create their clients, and so import boto3, on first use). CPU
-time (process_time), not wall time: other work on a shared machine inflates wall time most.
-Bytecode is cached (a warm-up import first), as for the runtime's own boto3.
+Import cost: CPU time of `import app` then `import boto3` in a fresh interpreter per run, median
+of N, against a bare handler that imports only boto3 (issue 16: "count boto3 on both sides": our
+handlers create their clients, and so import boto3, on first use). The interpreter sees what
+Lambda's does, both sides alike: `python -I -S` with sys.path = the function's folder, a layer
+folder (the domain package and the distributions pinned in the layer's requirements.txt, this
+machine's builds of the same versions) and a runtime folder (boto3's stack), and no dev venv
+(its ~100 distributions would slow pydantic's plugin lookup and hide unpinned imports). CPU time
+(process_time), not wall time: other work on a shared machine inflates wall time most. Bytecode
+is cached (a warm-up import first), as for the runtime's own boto3.
 
 Layer size: `.aws-sam/build/DomainLayer` as `sam build` (`make build`) left it, unzipped and
 zipped (deflate), against issue 16's 10 MB budget and Lambda's limits.
@@ -13,7 +16,9 @@ zipped (deflate), against issue 16's 10 MB budget and Lambda's limits.
 
 from __future__ import annotations
 
+import importlib.metadata
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -33,25 +38,50 @@ ZIPPED_LIMIT_MB = 50.0
 LAYER_BUDGET_MB = 10.0  # issue 16
 IMPORT_BUDGET_MS = 100.0  # issue 16: handler import <= +100 ms over a bare boto3 handler
 BARE_HANDLER = "import boto3\n\n\ndef lambda_handler(event, context):\n    return {}\n"
+RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
 _PROBE = (
-    "import time, importlib; t = time.process_time(); importlib.import_module('app'); "
+    "import sys, json, time, importlib; sys.path[:0] = json.loads(sys.argv[1]); "
+    "t = time.process_time(); importlib.import_module('app'); "
     "importlib.import_module('boto3'); print(time.process_time() - t)"
 )
 
 
-def import_seconds(folder: Path) -> float:
-    """CPU seconds of `import app; import boto3` in a fresh interpreter."""
+def _link_distribution(name: str, into: Path) -> None:
+    """Symlink a distribution's top-level modules and its .dist-info folder into `into`."""
+    dist = importlib.metadata.distribution(name)
+    for top in {Path(str(f)).parts[0] for f in dist.files or ()}:
+        source = Path(str(dist.locate_file(top)))
+        if top not in ("..", "bin", "__pycache__") and source.exists() and not (into / top).exists():
+            (into / top).symlink_to(source)
+
+
+def lambda_paths(tmp: Path) -> list[Path]:
+    """[layer, runtime] folders as Lambda's sys.path has them (/opt/python, /var/runtime)."""
+    layer, runtime = tmp / "layer", tmp / "runtime"
+    layer.mkdir()
+    runtime.mkdir()
+    pins = (LAYER_SRC / "requirements.txt").read_text().splitlines()
+    for line in pins:
+        if line.split("#")[0].strip():
+            _link_distribution(line.split("==")[0].strip(), layer)
+    (layer / "dynamodb_dr").symlink_to(LAYER_SRC / "dynamodb_dr")
+    for name in RUNTIME_SDK:
+        _link_distribution(name, runtime)
+    return [layer, runtime]
+
+
+def import_seconds(folder: Path, paths: list[Path]) -> float:
+    """CPU seconds of `import app; import boto3` in a fresh, isolated interpreter."""
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(folder), str(LAYER_SRC)]),
+        "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_SERVICE_NAME": "bench",
         "POWERTOOLS_METRICS_NAMESPACE": "DynamoDBDR",
-    }
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached after the first import
+    }  # no PYTHONDONTWRITEBYTECODE: bytecode cached after the first import
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE],
+        [sys.executable, "-I", "-S", "-c", _PROBE, json.dumps([str(p) for p in [folder, *paths]])],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -85,14 +115,16 @@ def run(config: Config) -> list[Row]:
     runs = 1 if config.quick else max(5, config.repeat)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
-        bare = Path(tmp)
+        paths = lambda_paths(Path(tmp))
+        bare = Path(tmp) / "bare"
+        bare.mkdir()
         (bare / "app.py").write_text(BARE_HANDLER)
         folders = [bare, *handlers()]
         samples: dict[Path, list[float]] = {f: [] for f in folders}
         failed: dict[Path, str] = {}
         for folder in folders:  # warm-up: bytecode and page caches, both sides
             try:
-                import_seconds(folder)
+                import_seconds(folder, paths)
             except Exception as exc:
                 failed[folder] = str(exc)[:120]
         if bare in failed:
@@ -100,7 +132,7 @@ def run(config: Config) -> list[Row]:
         for _ in range(runs):  # interleaved, so drift in the machine's load hits both sides alike
             for folder in folders:
                 if folder not in failed:
-                    samples[folder].append(import_seconds(folder))
+                    samples[folder].append(import_seconds(folder, paths))
         baseline = statistics.median(samples[bare])
         for folder in folders[1:]:
             metric = f"import {folder.name}/app.py + boto3, CPU"
@@ -122,8 +154,9 @@ def run(config: Config) -> list[Row]:
             )
     if rows and rows[0].value is not None:
         rows[0].note = (
-            "CPU time (process_time) of import app + import boto3, fresh interpreter per run, warm "
-            "bytecode, runs interleaved with the baseline's; baseline: import boto3 alone"
+            "CPU time (process_time) of import app + import boto3, fresh `python -I -S` per run with "
+            "Lambda's sys.path (function, layer's pinned packages, runtime's boto3), warm bytecode, "
+            "runs interleaved with the baseline's; baseline: import boto3 alone"
         )
     rows += layer_rows()
     return rows

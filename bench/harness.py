@@ -259,6 +259,18 @@ def to_json(rows: Sequence[Row], meta: dict[str, Any] | None = None) -> dict[str
     }
 
 
+def from_json(data: dict[str, Any]) -> tuple[list[Row], dict[str, Any]]:
+    """The rows and meta of a results file written by write_json (to re-render a past run)."""
+    rows = []
+    for saved in data["rows"]:
+        fields = {
+            k: v for k, v in saved.items() if k not in ("ratio", "advantage", "target_met", "verdict_text")
+        }
+        target = fields.pop("target", None)
+        rows.append(Row(**fields, target=Target(**target) if target else None))
+    return rows, dict(data.get("meta", {}))
+
+
 def write_json(rows: Sequence[Row], path: Path, meta: dict[str, Any] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(to_json(rows, meta), indent=2, default=str) + "\n")

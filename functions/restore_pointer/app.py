@@ -17,9 +17,9 @@ from dynamodb_dr.core.errors import InvalidInput, TableNotFound
 from dynamodb_dr.core.registry import TableRegistry, with_fleet
 from dynamodb_dr.restore.config import PointerSettings
 from dynamodb_dr.restore.cutover import CutoverLedger, cutover, rollback
-from dynamodb_dr.restore.env import plan_of
 from dynamodb_dr.restore.excerpts import bounded, excerpt
 from dynamodb_dr.restore.fence import Fences
+from dynamodb_dr.restore.models import plan_of
 from dynamodb_dr.restore.pointers import PointerRecords, Pointers, key_usable, publish_pointers
 from dynamodb_dr.restore.tables import RestoreTables
 

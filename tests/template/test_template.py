@@ -76,9 +76,7 @@ def test_layer_ships_only_its_pinned_runtime_requirements():
         "aws-lambda-powertools==3.37.0",  # no [tracer] extra: no X-Ray SDK, no botocore
         "orjson==3.13.0",
         "pydantic-core==2.46.5",
-        "pydantic-settings==2.16.3",
         "pydantic==2.13.5",
-        "python-dotenv==1.2.4",
         "typing-extensions==4.16.0",
         "typing-inspection==0.4.5",
     ]

@@ -99,6 +99,34 @@ def test_record_becomes_lossless_line() -> None:
     assert Change.model_validate_json(line) == change
 
 
+@pytest.mark.parametrize(
+    "at",
+    [T0, T0 + 0.5, T0 + 0.000001, 1_700_000_000.123456, 0.0],
+    ids=["whole", "half", "1us", "us", "epoch"],
+)
+def test_the_fast_line_is_byte_for_byte_pydantics_json(at: float) -> None:
+    """The archiver encodes lines with orjson (issue 16's throughput); archives written before
+    (pydantic's encoder) and after must hold the same bytes for the same change."""
+    odd = {
+        "id": {"S": 'k1 \u00e9\u4e2d\U0001f600 \u2028\u2029 "q" \\ / \t\n\x00\x1f\x7f'},
+        "n": {"N": "-1.2345678901234567890123456789012345678E+125"},
+        "l": {"L": [{"NULL": True}, {"BOOL": False}, {"M": {"x": {"SS": ["a", "b"]}}}]},
+        "b": {"B": "AAEC"},
+    }
+    rec = record(101, at=at)
+    rec["dynamodb"]["NewImage"] = odd
+    rec["dynamodb"]["SizeBytes"] = 2**40
+    for change in (change_from_record(rec, same), change_from_record(record(102, "REMOVE", at=at), same)):
+        assert change.line_bytes() == change.model_dump_json(by_alias=True).encode()
+        assert Change.model_validate_json(change.line_bytes()) == change
+
+
+def test_an_archived_line_without_a_key_is_corrupt() -> None:
+    line = change_from_record(record(9), same).to_line().replace('"Keys":{"id":{"S":"k1"}}', '"Keys":{}')
+    with pytest.raises(ArchiveCorrupt):
+        read_object(gzip.compress(line.encode()), "cdc/x.jsonl.gz")
+
+
 def test_ttl_delete_is_flagged() -> None:
     ttl = record(5, "REMOVE", userIdentity={"type": "Service", "principalId": "dynamodb.amazonaws.com"})
     assert change_from_record(ttl, same).ttl_delete
@@ -115,6 +143,9 @@ def test_ttl_delete_is_flagged() -> None:
         lambda r: r.update(eventName="UPSERT"),
         lambda r: r.update(eventSourceARN="arn:aws:sqs:us-east-1:1:queue"),
         lambda r: r["dynamodb"].update(ApproximateCreationDateTime="yesterday"),
+        lambda r: r["dynamodb"].update(Keys=[{"id": {"S": "k1"}}]),
+        lambda r: r["dynamodb"].update(NewImage="not an object"),
+        lambda r: r["dynamodb"].update(OldImage=[1, 2]),
     ],
 )
 def test_malformed_records_are_named_errors_without_values(mutate: Any) -> None:

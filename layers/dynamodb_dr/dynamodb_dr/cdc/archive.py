@@ -161,8 +161,8 @@ def archive_batch(
             break
         durable = changes[position : position + stored]
         result.archived += stored
-        for change in durable:
-            result.tables[change.table] = result.tables.get(change.table, 0) + 1
+        table = obj.changes[0].table  # an object holds one table's changes
+        result.tables[table] = result.tables.get(table, 0) + stored
         newest = max(c.approximate_creation for c in durable)
         result.newest_change = max(newest, result.newest_change or newest)
         position += stored

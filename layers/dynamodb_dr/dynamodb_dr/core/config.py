@@ -7,16 +7,9 @@ import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from dynamodb_dr.core import paths
 from dynamodb_dr.core.errors import ConfigurationError, PolicyError
@@ -49,27 +42,36 @@ class TablePolicy(BaseModel):
         return value or None
 
 
-class StackSettings(BaseSettings):
+class StackSettings(BaseModel):
     """What every function needs to know about its deployment, read from the environment the
     template sets (`PROTECTED_TABLES`, `SSM_PREFIX`, `STATE_TABLE`, `DEFAULT_POLICY`, ...).
 
     Each function's settings subclass this with its own variables; a handler reads them once per
     invocation with `from_env()`. A missing or bad value is a `ConfigurationError` naming it.
+
+    Read the way pydantic-settings' environment source reads them (a field from the variable of
+    its name or of one of its validation aliases, case-insensitive; values given to the
+    constructor win), without the library: importing pydantic-settings costs ~70 ms of CPU at
+    every cold start (all its providers, asyncio, argparse, dotenv; issue 16's import budget is
+    100 ms). Values are never JSON-decoded: list and model fields parse their own strings.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True)
 
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$")
     # The names given at deploy; the full protected set adds the tables tagged for the stack
     # (`core.registry.with_fleet`), so a stack may name none.
-    protected_tables: Annotated[tuple[str, ...], NoDecode] = ()
+    protected_tables: tuple[str, ...] = ()
     stack_name: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     state_table: str = Field(min_length=1)
-    default_policy: Annotated[TablePolicy, NoDecode] = TablePolicy()
+    default_policy: TablePolicy = TablePolicy()
     metrics_namespace: str = Field(
         default="DynamoDBDR",
         validation_alias=AliasChoices("metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"),
     )
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_environment_values(type(self)), **values})
 
     @field_validator("ssm_prefix", mode="before")
     @classmethod
@@ -128,28 +130,25 @@ class StackSettings(BaseSettings):
         finally:
             _ENVIRON.reset(token)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Explicit values (tests, the CLI), then the mapping given to from_env(); no .env files.
-        return init_settings, _MappingSource(settings_cls)
-
 
 # The mapping from_env() reads (the process environment unless a test passes its own).
 _ENVIRON: ContextVar[dict[str, str] | None] = ContextVar("dynamodb_dr_environ", default=None)
 
 
-class _MappingSource(EnvSettingsSource):
-    # Hand-written on purpose: pydantic-settings reads only os.environ; handlers pass their own mapping.
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        given = _ENVIRON.get()
-        return {k.lower(): v for k, v in (given if given is not None else os.environ).items()}
+def _environment_values(model: type[BaseModel]) -> dict[str, str]:
+    """Each field's value from the environment: its name's variable, or its first validation
+    alias present, case-insensitive (no .env files, no secrets directory)."""
+    given = _ENVIRON.get()
+    environ = {k.lower(): v for k, v in (os.environ if given is None else given).items()}
+    values: dict[str, str] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias
+        names = alias.choices if isinstance(alias, AliasChoices) else [alias or name]
+        for candidate in names:
+            if isinstance(candidate, str) and candidate.lower() in environ:
+                values[name] = environ[candidate.lower()]
+                break
+    return values
 
 
 # The name most of the domain uses: the stack-wide settings every function shares.

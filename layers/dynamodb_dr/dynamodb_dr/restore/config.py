@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
 
 from dynamodb_dr.core.config import StackSettings
 
@@ -32,7 +30,7 @@ class PointerSettings(StackSettings):
 
     data_key_arn: str | None = Field(default=None, pattern=r"^arn:[a-z-]+:kms:[a-z0-9-]+:\d{12}:key/[\w-]+$")
     # Roles the fence on an old table does not deny (the tool's own).
-    tool_role_arns: Annotated[tuple[str, ...], NoDecode] = ()
+    tool_role_arns: tuple[str, ...] = ()
 
     @field_validator("data_key_arn", mode="before")
     @classmethod

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
-from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.core.state_table import put_if_absent
 from dynamodb_dr.posture.rto_history import RtoHistoryStore, latest_measured
@@ -15,7 +14,7 @@ from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.cutover import CutoverLedger
 from dynamodb_dr.restore.disposal import Disposal
 from dynamodb_dr.restore.durations import Rehearsed
-from dynamodb_dr.restore.models import Plan
+from dynamodb_dr.restore.models import plan_of as plan_of  # noqa: PLC0414 (re-exported for the steps)
 from dynamodb_dr.restore.ownership import TargetReservations
 from dynamodb_dr.restore.plan import PlanContext
 from dynamodb_dr.restore.pointers import PointerRecords
@@ -139,9 +138,3 @@ class StepEnv:
                 raise
 
         return status
-
-
-def plan_of(event: dict[str, Any]) -> Plan:
-    if not isinstance(event.get("plan"), dict):
-        raise InvalidInput("event has no plan")
-    return Plan.model_validate(event["plan"])

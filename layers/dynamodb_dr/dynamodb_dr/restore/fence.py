@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dynamodb_dr.cdc.archive import ArchiveStore, read_changes
-from dynamodb_dr.cdc.erasure import Erasure
-from dynamodb_dr.cdc.model import Change, dedupe
-from dynamodb_dr.cdc.replay import BATCH_LIMIT, BatchWriter, erase_ops, final_ops
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.dynamo_json import item_from_json
-from dynamodb_dr.restore.checksum import item_digest
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
+
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.cdc.erasure import Erasure
+    from dynamodb_dr.cdc.model import Change
 
 FENCE_SID = "DynamoDbDrFencedAfterCutover"
 WRITE_ACTIONS = (
@@ -135,6 +134,11 @@ def carry_over(
     first write in the window (compared by canonical digest); otherwise the restored table changed
     that key itself, or the two had already diverged, and the key is reported, not overwritten.
     """
+    # The CDC modules load only here: the fence and pointer steps import this module too.
+    from dynamodb_dr.cdc.archive import read_changes
+    from dynamodb_dr.cdc.model import dedupe
+    from dynamodb_dr.cdc.replay import BATCH_LIMIT, BatchWriter, erase_ops, final_ops
+
     # Stream times are whole seconds on AWS: the second of `since` is included (a write in it that
     # came before `since` is applied only if the restored table still holds its before-image).
     start = since.replace(microsecond=0)
@@ -160,6 +164,8 @@ def carry_over(
 
 def _unchanged(dynamodb: DynamoDBClient, target: str, first: Change) -> bool:
     """Whether `target` holds the item as it was before `first` (absent for an insert)."""
+    from dynamodb_dr.restore.checksum import item_digest
+
     with aws_errors(table=target):
         current = dynamodb.get_item(
             TableName=target, Key=item_from_json(first.keys), ConsistentRead=True

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
+from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore.estimate import ValidationEstimate
 from dynamodb_dr.restore.excerpts import excerpt
 
@@ -243,3 +244,9 @@ class Plan(BaseModel):
     @property
     def table_owner(self) -> str:
         return self.owner or self.execution
+
+
+def plan_of(event: dict[str, Any]) -> Plan:
+    if not isinstance(event.get("plan"), dict):
+        raise InvalidInput("event has no plan")
+    return Plan.model_validate(event["plan"])

@@ -5,29 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dynamodb_dr.cdc.archive import ArchiveStore
-from dynamodb_dr.cdc.erasure import Erasure, apply_erasures, load_erasures
-from dynamodb_dr.cdc.replay import ReplayRequest, replay
 from dynamodb_dr.core.errors import (
     DynamoDbDrError,
     RestoreTimedOut,
     RestoreValidationFailed,
     SettingsDiffRemaining,
 )
-from dynamodb_dr.restore import checksum, validate
-from dynamodb_dr.restore.archive_check import archive_sample
 from dynamodb_dr.restore.env import StepEnv, plan_of
-from dynamodb_dr.restore.fence import carry_over
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.notify import notify
-from dynamodb_dr.restore.plan import build_plan
 from dynamodb_dr.restore.table_settings import NOT_CARRIED_OVER, SIDE_EFFECTS
 from dynamodb_dr.restore.tables import TAG_EXECUTION, TAG_POINT, TAG_SOURCE
 
+if TYPE_CHECKING:
+    from dynamodb_dr.cdc.erasure import Erasure
+
 
 def validate_request(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    from dynamodb_dr.restore.plan import build_plan  # one step per invocation: import what it uses
+
     started = datetime.fromisoformat(str(event["started_at"]).replace("Z", "+00:00")).astimezone(UTC)
     machine = event.get("state_machine")
     plan = build_plan(
@@ -161,10 +159,14 @@ def _skipped(plan: Plan) -> frozenset[str]:
 
 
 def plan_validation(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    from dynamodb_dr.restore import validate
+
     return {"segments": validate.segments(plan_of(event))}
 
 
 def scan_segment(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    from dynamodb_dr.restore import checksum
+
     segment = event["segment"]
     progress = checksum.SegmentProgress(**(event.get("progress") or {}))
     result = checksum.scan_segment(
@@ -179,6 +181,8 @@ def scan_segment(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 
 
 def compare(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
+    from dynamodb_dr.restore import validate
+
     plan = plan_of(event)
     figures = validate.evaluate(plan, event.get("results"), env.tables, _archive_check(plan, env))
     failed = {f.logical: f.problems for f in figures if f.problems}
@@ -190,6 +194,9 @@ def compare(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 def _archive_check(plan: Plan, env: StepEnv) -> Callable[[str, str], dict[str, Any]] | None:
     if not env.archive_bucket:
         return None
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.restore.archive_check import archive_sample
+
     store = ArchiveStore(env.clients.client("s3"), env.archive_bucket)
     assert plan.restore_time
     restore_time = plan.restore_time
@@ -215,6 +222,8 @@ def _archive_check(plan: Plan, env: StepEnv) -> Callable[[str, str], dict[str, A
 
 
 def _erasures(env: StepEnv, logical: str) -> list[Erasure]:
+    from dynamodb_dr.cdc.erasure import load_erasures
+
     return load_erasures(env.clients.client("s3"), env.archive_bucket, logical)
 
 
@@ -222,6 +231,8 @@ def erase(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """Apply the erasure list to the restored tables: keys erased after the restore point are
     deleted (their restored copy predates the erasure). Runs after validation, before any cutover;
     the catch-up and carry-over replays keep them erased (cdc/erasure.py)."""
+    from dynamodb_dr.cdc.erasure import apply_erasures
+
     plan = plan_of(event)
     assert plan.restore_time
     dynamodb = env.clients.client("dynamodb")
@@ -239,6 +250,9 @@ def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     Uses `dynamodb_dr.cdc.replay` (last writer per key wins, idempotent) when the stack has an
     archive bucket; reports `skipped` otherwise.
     """
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.cdc.replay import ReplayRequest, replay
+
     plan = plan_of(event)
     assert plan.restore_time
     if not env.archive_bucket:
@@ -259,6 +273,9 @@ def catch_up(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
 def carry_over_writes(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     """After the cutover and the fence: the writes the old tables received since the pointers
     switched (since the restore point when catch_up ran) are replayed into the restored tables."""
+    from dynamodb_dr.cdc.archive import ArchiveStore
+    from dynamodb_dr.restore.fence import carry_over
+
     event = event.get("state") or {}
     plan = plan_of(event)
     assert plan.restore_time
