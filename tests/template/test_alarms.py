@@ -194,6 +194,9 @@ def test_dashboard_widgets_are_search_based_per_table():
         "BackupAgeSeconds",
         "ExportAgeSeconds",
         "CdcArchiveLagSeconds",
+        "CdcMappingLagSeconds",
+        "CdcReachAgeSeconds",
+        "CdcArchiveAtRisk",
         "ReplicationLatency",
         "MeasuredRtoSeconds",
     } <= shown
@@ -204,4 +207,4 @@ def test_dashboard_widgets_are_search_based_per_table():
         for k, v in cfn()["Resources"].items()
         if v["Type"] == "AWS::CloudWatch::Alarm" and "AlarmName" in v["Properties"]
     }
-    assert named <= declared and len(named) == 10
+    assert named == declared and len(named) == 18  # every named alarm, the CDC archive's included

@@ -1,0 +1,315 @@
+"""Read-only views of the CDC archive's freshness: the archive itself, the archiver's mappings,
+Lambda's IteratorAge, the tables' writes (CloudWatch) and the failure queue.
+
+Everything here reads; nothing writes. The fleet-wide reads (mappings, metrics, dead letters) are
+made once per posture run, in batches, not once per table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from dynamodb_dr.cdc.coverage import CoverageStore, StreamId
+from dynamodb_dr.cdc.model import partition_prefix, read_object
+from dynamodb_dr.core.aws import aws_errors
+
+if TYPE_CHECKING:
+    from types_boto3_cloudwatch import CloudWatchClient
+    from types_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef, MetricTypeDef
+    from types_boto3_lambda import LambdaClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
+
+NEWEST_CHANGE_METADATA: Final = "newest-change"  # set by the archiver on every object
+METRIC_QUERIES_PER_CALL: Final = 500  # GetMetricData's limit
+OBJECTS_SAMPLED: Final = 3  # newest objects (by LastModified) read for their newest change
+
+
+@dataclass(frozen=True)
+class StreamArchive:
+    newest_object: datetime | None  # LastModified of the table's newest archive object (any stream)
+    newest_change: datetime | None  # newest change archived from the given stream
+    covered_since: datetime | None  # the follower's coverage record of that stream
+
+
+class CdcArchiveView:
+    """The archive under cdc/table=<logical>/ within a lookback, newest hour first."""
+
+    def __init__(self, s3: S3Client, bucket: str, *, lookback: timedelta = timedelta(hours=6)) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._lookback = lookback
+        self._coverage = CoverageStore(s3, bucket)
+
+    def newest_object(self, logical: str, now: datetime) -> datetime | None:
+        return self.stream_archive(logical, None, now).newest_object
+
+    def stream_archive(self, logical: str, stream_arn: str | None, now: datetime) -> StreamArchive:
+        stream = StreamId.from_arn(stream_arn) if stream_arn else None
+        folder = f"{stream.physical_table}--{stream.label.replace(':', '')}/" if stream else None
+        newest_object: datetime | None = None
+        newest_change: datetime | None = None
+        for hour in self._hours(now):
+            prefix = partition_prefix(logical, hour)
+            objects = [o for o in self._list(prefix) if o["Key"].endswith(".jsonl.gz")]
+            if newest_object is None and objects:
+                newest_object = max(o["LastModified"] for o in objects)
+            mine = [o for o in objects if folder and o["Key"].startswith(prefix + folder)]
+            if mine and newest_change is None:
+                newest_change = self._newest_change(mine)
+            if newest_object is not None and (newest_change is not None or folder is None):
+                break
+        covered = self._coverage.coverage_since(stream) if stream else None
+        return StreamArchive(newest_object, newest_change, covered)
+
+    def _hours(self, now: datetime) -> Iterator[datetime]:
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        while hour >= now - self._lookback - timedelta(hours=1):
+            yield hour
+            hour -= timedelta(hours=1)
+
+    def _list(self, prefix: str) -> list[dict[str, Any]]:
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+        with aws_errors():
+            return [dict(obj) for page in pages for obj in page.get("Contents", [])]
+
+    def _newest_change(self, objects: Sequence[dict[str, Any]]) -> datetime | None:
+        """Objects of several shards interleave, so the newest few written are read, not one."""
+        newest = sorted(objects, key=lambda o: (o["LastModified"], o["Key"]))[-OBJECTS_SAMPLED:]
+        return max((self._object_newest(o["Key"]) for o in newest), default=None)
+
+    def _object_newest(self, key: str) -> datetime:
+        with aws_errors():
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        stamp = head.get("Metadata", {}).get(NEWEST_CHANGE_METADATA)
+        if stamp:
+            return datetime.fromisoformat(stamp).astimezone(UTC)
+        with aws_errors():  # written before the archiver stamped its objects: read it
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        return max(change.approximate_creation for change in read_object(body, key))
+
+
+@dataclass(frozen=True)
+class ArchiverMapping:
+    uuid: str
+    stream_arn: str
+    state: str
+    last_result: str | None
+
+
+class ArchiverMappingsView:
+    """The archiver function's stream mappings (one ListEventSourceMappings walk per run)."""
+
+    def __init__(self, lambda_client: LambdaClient, function_name: str) -> None:
+        self._lambda = lambda_client
+        self._function = function_name
+
+    def by_stream(self) -> dict[str, ArchiverMapping]:
+        found: dict[str, ArchiverMapping] = {}
+        with aws_errors():
+            for page in self._lambda.get_paginator("list_event_source_mappings").paginate(
+                FunctionName=self._function
+            ):
+                for listed in page.get("EventSourceMappings", []):
+                    arn = listed.get("EventSourceArn", "")
+                    if ":dynamodb:" in arn and "/stream/" in arn:
+                        mapping = ArchiverMapping(
+                            listed["UUID"], arn, listed.get("State", "?"), listed.get("LastProcessingResult")
+                        )
+                        # Two mappings on one stream: report the one that is not running.
+                        if arn not in found or mapping.state != "Enabled":
+                            found[arn] = mapping
+        return found
+
+
+@dataclass(frozen=True)
+class MappingLags:
+    by_uuid: dict[str, float]  # mapping -> IteratorAge (s) of its latest minute in the window
+    function: float | None  # the archiver's slowest mapping, latest minute (function-level series)
+    per_mapping_published: bool  # Lambda published a per-mapping series for any of our mappings
+
+
+class MappingLagView:
+    """Lambda's `IteratorAge` (AWS/Lambda): per mapping (dimension EventSourceMappingUUID, whatever
+    other dimensions it comes with) and for the whole function (FunctionName only)."""
+
+    def __init__(
+        self, cloudwatch: CloudWatchClient, function_name: str, *, window: timedelta = timedelta(minutes=10)
+    ) -> None:
+        self._cloudwatch = cloudwatch
+        self._function = function_name
+        self._window = window
+
+    def lags(self, uuids: Collection[str], now: datetime) -> MappingLags:
+        series: dict[str, MetricTypeDef] = {
+            "fn": _metric("AWS/Lambda", "IteratorAge", FunctionName=self._function)
+        }
+        owners: dict[str, str] = {}
+        with aws_errors():
+            pages = self._cloudwatch.get_paginator("list_metrics").paginate(
+                Namespace="AWS/Lambda",
+                MetricName="IteratorAge",
+                Dimensions=[{"Name": "EventSourceMappingUUID"}],
+            )
+            for page in pages:
+                for metric in page.get("Metrics", []):
+                    dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+                    uuid = dims.get("EventSourceMappingUUID")
+                    if uuid is not None and uuid in uuids:
+                        query_id = f"m{len(owners)}"
+                        owners[query_id] = uuid
+                        series[query_id] = _metric("AWS/Lambda", "IteratorAge", **dims)
+        latest = latest_values(self._cloudwatch, series, "Maximum", now - self._window, now)
+        by_uuid: dict[str, float] = {}
+        for query_id, uuid in owners.items():
+            if query_id in latest:
+                by_uuid[uuid] = max(by_uuid.get(uuid, 0.0), latest[query_id] / 1000)
+        function = latest.get("fn")
+        return MappingLags(by_uuid, None if function is None else function / 1000, bool(owners))
+
+
+class WriteActivityView:
+    """Minutes in which each table was written to: DynamoDB's `ConsumedWriteCapacityUnits` and
+    `TimeToLiveDeletedItemCount` (AWS/DynamoDB, per minute, Sum). Both are published only for
+    minutes with activity, so a quiet table has no data points at all."""
+
+    def __init__(self, cloudwatch: CloudWatchClient, *, lookback: timedelta = timedelta(hours=6)) -> None:
+        self._cloudwatch = cloudwatch
+        self._lookback = lookback
+
+    def write_minutes(self, tables: Sequence[str], now: datetime) -> dict[str, list[datetime]]:
+        series: dict[str, MetricTypeDef] = {}
+        owners: dict[str, str] = {}
+        for index, table in enumerate(dict.fromkeys(tables)):
+            for kind, metric in (("w", "ConsumedWriteCapacityUnits"), ("t", "TimeToLiveDeletedItemCount")):
+                query_id = f"{kind}{index}"
+                owners[query_id] = table
+                series[query_id] = _metric("AWS/DynamoDB", metric, TableName=table)
+        points = metric_points(self._cloudwatch, series, "Sum", now - self._lookback, now)
+        minutes: dict[str, set[datetime]] = {table: set() for table in tables}
+        for query_id, values in points.items():
+            minutes[owners[query_id]].update(stamp for stamp, value in values if value > 0)
+        return {table: sorted(found) for table, found in minutes.items()}
+
+
+def _metric(namespace: str, name: str, **dimensions: str) -> MetricTypeDef:
+    return {
+        "Namespace": namespace,
+        "MetricName": name,
+        "Dimensions": [{"Name": key, "Value": value} for key, value in sorted(dimensions.items())],
+    }
+
+
+def metric_points(
+    cloudwatch: CloudWatchClient, series: dict[str, MetricTypeDef], stat: str, start: datetime, end: datetime
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Per-minute values of each series (query id -> [(timestamp, value)]), in batched calls."""
+    found: dict[str, list[tuple[datetime, float]]] = {}
+    ids = list(series)
+    for first in range(0, len(ids), METRIC_QUERIES_PER_CALL):
+        queries: list[MetricDataQueryTypeDef] = [
+            {"Id": qid, "MetricStat": {"Metric": series[qid], "Period": 60, "Stat": stat}, "ReturnData": True}
+            for qid in ids[first : first + METRIC_QUERIES_PER_CALL]
+        ]
+        pages = cloudwatch.get_paginator("get_metric_data").paginate(
+            MetricDataQueries=queries, StartTime=start, EndTime=end
+        )
+        with aws_errors():
+            for page in pages:
+                for result in page.get("MetricDataResults", []):
+                    stamps = [s.astimezone(UTC) for s in result.get("Timestamps", [])]
+                    found.setdefault(result["Id"], []).extend(
+                        zip(stamps, result.get("Values", []), strict=False)
+                    )
+    return found
+
+
+def latest_values(
+    cloudwatch: CloudWatchClient, series: dict[str, MetricTypeDef], stat: str, start: datetime, end: datetime
+) -> dict[str, float]:
+    return {
+        qid: max(values)[1]
+        for qid, values in metric_points(cloudwatch, series, stat, start, end).items()
+        if values
+    }
+
+
+@dataclass(frozen=True)
+class DeadLetterGap:
+    """A batch Lambda gave up on: its records are not in the archive (DDBStreamBatchInfo)."""
+
+    stream_arn: str
+    shard: str
+    first: datetime  # approximate arrival of the batch's first record
+    last: datetime
+    records: int
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    depth: int
+    gaps: tuple[DeadLetterGap, ...] = ()
+    unread: int = 0  # messages counted in the depth that could not be read or are not ours
+
+
+class DeadLetterView:
+    """The CDC failure queue, shared by all tables: its depth, and which streams its messages name.
+
+    Messages are looked at with a zero visibility timeout (they stay visible to the operator who
+    redrives them); a message that cannot be read or parsed counts as unattributed."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str, *, max_reads: int = 10) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._max_reads = max_reads
+
+    def depth(self) -> int:
+        with aws_errors():
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self._queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            ).get("Attributes", {})
+        visible = attributes.get("ApproximateNumberOfMessages", "0")
+        in_flight = attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+        return int(visible) + int(in_flight)
+
+    def read(self) -> DeadLetters:
+        depth = self.depth()
+        if depth == 0:
+            return DeadLetters(0)
+        bodies: dict[str, str] = {}
+        for _ in range(self._max_reads):  # SQS samples its servers: read until nothing new shows up
+            with aws_errors():
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+                ).get("Messages", [])
+            new = {m["MessageId"]: m.get("Body", "") for m in messages if m["MessageId"] not in bodies}
+            bodies.update(new)
+            if not new or len(bodies) >= depth:
+                break
+        gaps = [gap for gap in (parse_dead_letter(body) for body in bodies.values()) if gap is not None]
+        return DeadLetters(depth, tuple(gaps), max(0, depth - len(gaps)))
+
+
+def parse_dead_letter(body: str) -> DeadLetterGap | None:
+    """A Lambda on-failure record of a DynamoDB stream batch, or None."""
+    try:
+        info = json.loads(body)["DDBStreamBatchInfo"]
+        return DeadLetterGap(
+            stream_arn=str(info["streamArn"]),
+            shard=str(info.get("shardId", "?")),
+            first=_utc(info["approximateArrivalOfFirstRecord"]),
+            last=_utc(info["approximateArrivalOfLastRecord"]),
+            records=int(info.get("batchSize", 0)),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _utc(text: str) -> datetime:
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
