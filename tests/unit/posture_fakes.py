@@ -14,6 +14,7 @@ from dynamodb_dr.posture.cdc_sources import (
     ArchiverMapping,
     DeadLetterGap,
     DeadLetters,
+    LagReading,
     MappingLags,
     StreamArchive,
 )
@@ -133,8 +134,10 @@ class Fakes:
 
     def lags(self, uuids: Any, now: datetime) -> MappingLags:
         self._give(self.fleet_errors.get("lags"))
-        by_uuid = {f"uuid-{table}": lag for table, lag in self.lag.items()}
-        return MappingLags(by_uuid, self.function_lag, bool(by_uuid))
+        minute = now.replace(second=0, microsecond=0)
+        by_uuid = {f"uuid-{table}": LagReading(minute, lag) for table, lag in self.lag.items()}
+        function = None if self.function_lag is None else LagReading(minute, self.function_lag)
+        return MappingLags(by_uuid, function, bool(by_uuid))
 
     def write_minutes(self, tables: Any, now: datetime) -> dict[str, list[datetime]]:
         self._give(self.fleet_errors.get("writes"))

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 NEWEST_CHANGE_METADATA: Final = "newest-change"  # set by the archiver on every object
 METRIC_QUERIES_PER_CALL: Final = 500  # GetMetricData's limit
 OBJECTS_SAMPLED: Final = 3  # newest objects (by LastModified) read for their newest change
+CURRENT_MINUTE: Final = timedelta(minutes=1)  # metric queries end after now: the current minute counts
 
 
 @dataclass(frozen=True)
@@ -127,18 +128,31 @@ class ArchiverMappingsView:
 
 
 @dataclass(frozen=True)
+class LagReading:
+    """The latest minute of an IteratorAge series (Maximum): the batch delivered then whose last
+    record was oldest was `seconds` old."""
+
+    minute: datetime
+    seconds: float
+
+
+@dataclass(frozen=True)
 class MappingLags:
-    by_uuid: dict[str, float]  # mapping -> IteratorAge (s) of its latest minute in the window
-    function: float | None  # the archiver's slowest mapping, latest minute (function-level series)
+    by_uuid: dict[str, LagReading]  # mapping -> its latest IteratorAge minute in the window
+    function: LagReading | None  # the archiver's slowest mapping (function-level series)
     per_mapping_published: bool  # Lambda published a per-mapping series for any of our mappings
 
 
 class MappingLagView:
     """Lambda's `IteratorAge` (AWS/Lambda): per mapping (dimension EventSourceMappingUUID, whatever
-    other dimensions it comes with) and for the whole function (FunctionName only)."""
+    other dimensions it comes with) and for the whole function (FunctionName only).
+
+    Lambda publishes it only for minutes with deliveries, so the window is short: a reading older
+    than it says nothing about now (a mapping that caught up on a quiet stream reports no more).
+    """
 
     def __init__(
-        self, cloudwatch: CloudWatchClient, function_name: str, *, window: timedelta = timedelta(minutes=10)
+        self, cloudwatch: CloudWatchClient, function_name: str, *, window: timedelta = timedelta(minutes=5)
     ) -> None:
         self._cloudwatch = cloudwatch
         self._function = function_name
@@ -163,13 +177,16 @@ class MappingLagView:
                         query_id = f"m{len(owners)}"
                         owners[query_id] = uuid
                         series[query_id] = _metric("AWS/Lambda", "IteratorAge", **dims)
-        latest = latest_values(self._cloudwatch, series, "Maximum", now - self._window, now)
-        by_uuid: dict[str, float] = {}
+        points = metric_points(self._cloudwatch, series, "Maximum", now - self._window, now + CURRENT_MINUTE)
+        latest = {qid: LagReading(*max(values)) for qid, values in points.items() if values}
+        by_uuid: dict[str, LagReading] = {}
         for query_id, uuid in owners.items():
-            if query_id in latest:
-                by_uuid[uuid] = max(by_uuid.get(uuid, 0.0), latest[query_id] / 1000)
-        function = latest.get("fn")
-        return MappingLags(by_uuid, None if function is None else function / 1000, bool(owners))
+            reading = latest.get(query_id)
+            if reading is not None and (uuid not in by_uuid or reading.minute > by_uuid[uuid].minute):
+                by_uuid[uuid] = reading
+        seconds = {qid: LagReading(r.minute, r.seconds / 1000) for qid, r in latest.items()}
+        by_uuid = {uuid: LagReading(r.minute, r.seconds / 1000) for uuid, r in by_uuid.items()}
+        return MappingLags(by_uuid, seconds.get("fn"), bool(owners))
 
 
 class WriteActivityView:
@@ -189,7 +206,7 @@ class WriteActivityView:
                 query_id = f"{kind}{index}"
                 owners[query_id] = table
                 series[query_id] = _metric("AWS/DynamoDB", metric, TableName=table)
-        points = metric_points(self._cloudwatch, series, "Sum", now - self._lookback, now)
+        points = metric_points(self._cloudwatch, series, "Sum", now - self._lookback, now + CURRENT_MINUTE)
         minutes: dict[str, set[datetime]] = {table: set() for table in tables}
         for query_id, values in points.items():
             minutes[owners[query_id]].update(stamp for stamp, value in values if value > 0)
@@ -200,7 +217,7 @@ def _metric(namespace: str, name: str, **dimensions: str) -> MetricTypeDef:
     return {
         "Namespace": namespace,
         "MetricName": name,
-        "Dimensions": [{"Name": key, "Value": value} for key, value in sorted(dimensions.items())],
+        "Dimensions": [{"Name": key, "Value": value} for key, value in dimensions.items()],
     }
 
 
@@ -226,16 +243,6 @@ def metric_points(
                         zip(stamps, result.get("Values", []), strict=False)
                     )
     return found
-
-
-def latest_values(
-    cloudwatch: CloudWatchClient, series: dict[str, MetricTypeDef], stat: str, start: datetime, end: datetime
-) -> dict[str, float]:
-    return {
-        qid: max(values)[1]
-        for qid, values in metric_points(cloudwatch, series, stat, start, end).items()
-        if values
-    }
 
 
 @dataclass(frozen=True)

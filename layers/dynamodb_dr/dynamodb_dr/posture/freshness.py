@@ -150,13 +150,17 @@ def assess_archive(
 
 
 def _lag(mapping: ArchiverMapping | None, lags: MappingLags | None) -> float | None:
+    """The mapping's latest IteratorAge. Not cleared by a newer archived change: with several
+    shards that change may come from another shard than the one stuck (a reading ages out of the
+    view's short window once the mapping delivers nothing more)."""
     if mapping is None or lags is None:
         return None
-    if mapping.uuid in lags.by_uuid:
-        return lags.by_uuid[mapping.uuid]
-    # No per-mapping series at all (Lambda did not publish one): the function's slowest mapping
-    # stands in for every mapping, which can only overstate a lag.
-    return None if lags.per_mapping_published else lags.function
+    reading = lags.by_uuid.get(mapping.uuid)
+    if reading is None and not lags.per_mapping_published:
+        # Lambda published no per-mapping series: the function's slowest mapping stands in for
+        # every mapping, which can only overstate a lag.
+        reading = lags.function
+    return None if reading is None else reading.seconds
 
 
 def _unarchived_writes(
