@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import invoke, load_event
@@ -14,8 +13,9 @@ from dynamodb_dr.cdc.model import read_object
 from dynamodb_dr_local.emulator import ACCOUNT_ID, DeployedStack, Emulator
 from dynamodb_dr_local.emulator.mappings import MappingDelivery
 from dynamodb_dr_local.emulator.pitr import ENABLED_ATTR
+from dynamodb_dr_local.emulator.time_travel import let_time_pass
 
-STAMP = "%Y%m%dT%H%M%S.%fZ"  # cdc/coverage.py's marker names
+__all__ = ["let_time_pass"]  # re-exported for the tests
 
 
 def emf(emulator: Emulator) -> dict[tuple[str, ...], dict[str, Any]]:
@@ -81,35 +81,6 @@ def write(emulator: Emulator, table: str, count: int, prefix: str = "c") -> list
     for key in keys:
         resource.put_item(Item={"customer_id": key, "email": f"{key}@example.com"})
     return keys
-
-
-def let_time_pass(emulator: Emulator, table: str, minutes: float) -> None:
-    """As if everything so far had happened `minutes` earlier (the emulator cannot make the clock
-    run): the table's stream records and every CloudWatch data point move back. What is already
-    archived keeps its times, so call this before archiving what should look old."""
-    from moto.cloudwatch.models import cloudwatch_backends
-    from moto.dynamodb.models import dynamodb_backends
-
-    shift = timedelta(minutes=minutes)
-    moto_table = dynamodb_backends[ACCOUNT_ID][emulator.region].tables[table]
-    for record in moto_table.stream_shard.items if moto_table.stream_shard else []:
-        record.record["dynamodb"]["ApproximateCreationDateTime"] -= shift
-    for datum in cloudwatch_backends[ACCOUNT_ID][emulator.region].metric_data:
-        datum.timestamp -= shift
-    _shift_stream_records(emulator, shift)
-
-
-def _shift_stream_records(emulator: Emulator, shift: timedelta) -> None:
-    """The follower's coverage and retirement records (cdc/streams/...) move back too."""
-    s3 = emulator.clients.client("s3")
-    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
-        listed = s3.list_objects_v2(Bucket=bucket, Prefix="cdc/streams/").get("Contents", [])
-        for obj in listed:
-            folder, stamp = obj["Key"].rsplit("/", 1)
-            when = datetime.strptime(stamp.removesuffix(".json"), STAMP).replace(tzinfo=UTC)
-            moved = f"{folder}/{when - shift:{STAMP}}.json"
-            s3.copy_object(Bucket=bucket, Key=moved, CopySource={"Bucket": bucket, "Key": obj["Key"]})
-            s3.delete_object(Bucket=bucket, Key=obj["Key"])
 
 
 def archived(emulator: Emulator, stack: DeployedStack, table: str = "customers") -> list[Any]:

@@ -7,8 +7,8 @@ resumes at the reported record, a function error retries the whole batch); retri
 `MaximumRetryAttempts` or `MaximumRecordAgeInSeconds` is reached, then sends the batch's position
 (DDBStreamBatchInfo, never the data) to the on-failure destination; and publishes `IteratorAge`
 (the age of the batch's last record, dimensions FunctionName and EventSourceMappingUUID),
-`Errors` and `Throttles` (reserved concurrency 0) to CloudWatch. `poll()` is one such delivery;
-`clock` lets a drill run it on simulated time (the metrics are stamped with it).
+`Errors` and `Throttles` (reserved concurrency 0) to CloudWatch. `poll()` is one such delivery,
+at the emulated clock's time (emulator/time_travel.py), which stamps the metrics.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr_local.emulator.streams import StreamReader
+from dynamodb_dr_local.emulator.time_travel import CLOCK
 
 if TYPE_CHECKING:
     from dynamodb_dr_local.emulator.core import Emulator
@@ -44,7 +45,7 @@ class MappingDelivery:
         self._lambda = emu.clients.client("lambda")
         self._cloudwatch = emu.clients.client("cloudwatch")
         self.uuid = mapping_uuid
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or CLOCK.now
         mapping = self._mapping()
         self.stream_arn = str(mapping["EventSourceArn"])
         self.function = str(mapping["FunctionArn"]).rsplit(":", 1)[-1]
@@ -53,7 +54,7 @@ class MappingDelivery:
             emu.clients.client("dynamodb"), emu.clients.client("dynamodbstreams"), table
         )
         self._reader.stream_arn = self.stream_arn
-        self._pending: list[dict[str, Any]] = []  # read from the stream, not yet checkpointed
+        self._batch: list[dict[str, Any]] = []  # delivered, not yet checkpointed (retried as is)
         self._attempts = 0
         _detach_synchronous_delivery(str(mapping["FunctionArn"]), table, emu.region)
 
@@ -61,19 +62,15 @@ class MappingDelivery:
         """Start after what the stream holds now (LATEST), like a mapping created at this moment."""
         return len(self._reader.read(limit=10**9))
 
-    @property
-    def backlog(self) -> int:
-        return len(self._pending)
-
     def poll(self) -> Poll:
         mapping = self._mapping()
         poll = Poll(state=str(mapping.get("State")))
         if poll.state != "Enabled":
             return poll
-        size = int(mapping.get("BatchSize") or 100)
-        if len(self._pending) < size:
-            self._pending += self._reader.read(limit=size - len(self._pending))
-        batch = self._pending[:size]
+        if not self._batch:  # a failed batch is retried as it was, without newer records
+            size = int(mapping.get("BatchSize") or 100)
+            self._batch = self._reader.read(limit=size)
+        batch = self._batch
         if not batch:
             return poll
         poll.records = len(batch)
@@ -90,16 +87,14 @@ class MappingDelivery:
         done, errored = self._invoke(batch)
         self._publish(now, poll.iterator_age_seconds, errored)
         poll.archived, poll.failed = done, done < len(batch)
-        self._pending = self._pending[done:]
+        self._batch = batch[done:]  # checkpointed before the first record not archived
         if not poll.failed:
             self._attempts = 0
             return poll
         self._attempts += 1
         if self._given_up(mapping, now):
-            failed = batch[done:]
-            self._dead_letter(mapping, failed, now)
-            self._pending = self._pending[len(failed) :]
-            poll.dead_lettered, self._attempts = len(failed), 0
+            self._dead_letter(mapping, self._batch, now)
+            poll.dead_lettered, self._batch, self._attempts = len(self._batch), [], 0
         return poll
 
     def drain(self, max_polls: int = 1000) -> int:
@@ -134,9 +129,7 @@ class MappingDelivery:
             for key in ("MaximumRetryAttempts", "MaximumRecordAgeInSeconds")
         )
         too_many = retries >= 0 and self._attempts > retries
-        too_old = (
-            max_age >= 0 and bool(self._pending) and now.timestamp() - _created(self._pending[0]) > max_age
-        )
+        too_old = max_age >= 0 and bool(self._batch) and now.timestamp() - _created(self._batch[0]) > max_age
         return too_many or too_old
 
     def _dead_letter(self, mapping: dict[str, Any], records: list[dict[str, Any]], now: datetime) -> None:

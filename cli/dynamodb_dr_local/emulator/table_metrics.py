@@ -26,7 +26,9 @@ class _MinuteCounters:
         from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
         from moto.core.utils import utcnow
 
-        minute = utcnow().replace(second=0, microsecond=0)
+        from dynamodb_dr_local.emulator.time_travel import CLOCK
+
+        minute = (utcnow() + CLOCK.offset).replace(second=0, microsecond=0)
         key = (account, region, table)
         current = self._open.get(key)
         if current is not None and current.timestamp == minute:
