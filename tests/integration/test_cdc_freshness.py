@@ -218,3 +218,24 @@ def test_a_throttled_archiver_is_seen_and_its_writes_reported_unarchived(
 def stack_two(emulator: Emulator, customers: str) -> DeployedStack:
     create_customers_table(emulator.clients.client("dynamodb"), "orders")
     return emulator.deploy(parameters={"ProtectedTables": "customers,orders"})
+
+
+def test_status_shows_the_reach_and_each_reason(
+    emulator: Emulator, stack: DeployedStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dynamodb_dr_local.cli import main
+
+    enable_pitr(emulator)
+    assert main(["status", "--stack", stack.name]) == 1  # the follower has not mapped the table yet
+    out = capsys.readouterr().out
+    assert "reach -, AT RISK: no-mapping" in out
+    assert "customers: CDC archive no-mapping: the archiver has no mapping on the live stream" in out
+
+    follow(emulator, stack)
+    let_time_pass(emulator, "customers", 10)  # a stream followed for a while
+    mapping = delivery(emulator, stack)
+    write(emulator, "customers", 2)
+    mapping.drain()
+    main(["status", "--stack", stack.name])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("customers"))
+    assert "reach " in row and "(on pitr)" in row and "AT RISK" not in row
