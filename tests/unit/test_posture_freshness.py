@@ -188,3 +188,13 @@ def test_an_unreadable_fleet_source_is_unknown_and_counts_as_at_risk(failing):
     assert any(k.startswith("cdc_") for k in t.unknown) and t.status == "unknown"
     assert aggregate_doc(report).values["TablesCdcAtRisk"][0] == 1
     assert table_docs(t)[0].values["CdcArchiveAtRisk"][0] == 1
+
+
+def test_dead_letters_of_the_tables_it_was_before_a_cutover_count_too():
+    earlier = dead_letter("customers-dr-20261101", ago(hours=5), ago(hours=5))
+    other = dead_letter("customersarchive", ago(hours=5), ago(hours=5))  # a name that only starts alike
+    fakes = Fakes(dead_letters=2, gaps=[earlier, other], newest_change={"customers": ago(minutes=1)})
+    (t,) = run(fakes).tables
+    assert t.cdc is not None and [r.split(":")[0] for r in t.cdc.risks] == ["dead-letters"]
+    assert "1 batch(es)" in t.cdc.risks[0]
+    assert t.cdc.reach == ago(minutes=1)  # the gap is on another stream: the live one is whole

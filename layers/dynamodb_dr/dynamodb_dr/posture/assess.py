@@ -146,6 +146,7 @@ def _freshness(
         )
         return assess_archive(
             found,
+            logical=posture.logical_name,
             live_table=live,
             description=description,
             archive=archive,

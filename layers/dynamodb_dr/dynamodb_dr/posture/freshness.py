@@ -98,6 +98,7 @@ def read_fleet(
 def assess_archive(
     cdc: CdcPosture,
     *,
+    logical: str,
     live_table: str,
     description: dict[str, object],
     archive: StreamArchive,
@@ -140,7 +141,7 @@ def assess_archive(
                 f"unarchived-writes: {live_table} was written to since {stuck:%H:%M} UTC "
                 "and the archive holds none of it"
             )
-    gaps_end = _dead_letter_risks(cdc, live_table, fleet.dead_letters)
+    gaps_end = _dead_letter_risks(cdc, (logical, live_table), fleet.dead_letters)
     cdc.covered_since = _latest(archive.covered_since, gaps_end)
     cdc.reach = _reach(cdc, archive, lag, fleet, now)
     cdc.reach_age_seconds = (
@@ -173,16 +174,21 @@ def _unarchived_writes(
     return min(stuck) if stuck else None
 
 
-def _dead_letter_risks(cdc: CdcPosture, live_table: str, dead: DeadLetters | None) -> datetime | None:
-    """Risks for this table's dead letters; returns when the newest gap of its live stream ends."""
+def _dead_letter_risks(cdc: CdcPosture, tables: tuple[str, str], dead: DeadLetters | None) -> datetime | None:
+    """Risks for this table's dead letters (its live table's streams, and those of the tables it
+    was before a cutover: the logical name itself and its `<name>-dr-*` restores); returns when
+    the newest gap of the live stream ends."""
     if dead is None or dead.depth == 0:
         return None
-    mine = [g for g in dead.gaps if StreamId.from_arn(g.stream_arn).physical_table == live_table]
+    logical, live_table = tables
+    mine = [
+        g for g in dead.gaps if _belongs(StreamId.from_arn(g.stream_arn).physical_table, logical, live_table)
+    ]
     if mine:
         records = sum(g.records for g in mine)
         first, last = min(g.first for g in mine), max(g.last for g in mine)
         cdc.risks.append(
-            f"dead-letters: {len(mine)} batch(es), {records} change(s) of {live_table} written "
+            f"dead-letters: {len(mine)} batch(es), {records} change(s) of {logical} written "
             f"{first:%Y-%m-%d %H:%M} to {last:%H:%M} UTC are not in the archive (failure queue)"
         )
     if dead.unread:
@@ -192,6 +198,10 @@ def _dead_letter_risks(cdc: CdcPosture, live_table: str, dead: DeadLetters | Non
         cdc.dead_letters_unread = dead.unread
     current = [g.last for g in mine if g.stream_arn == cdc.stream_arn]
     return max(current) if current else None
+
+
+def _belongs(physical: str, logical: str, live_table: str) -> bool:
+    return physical in {logical, live_table} or physical.startswith(f"{logical}-dr-")
 
 
 def _reach(
