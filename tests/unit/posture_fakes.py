@@ -12,12 +12,11 @@ from dynamodb_dr.core.registry import ProtectedTable
 from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
 from dynamodb_dr.posture.cdc_sources import (
     ArchiverMapping,
-    DeadLetterGap,
-    DeadLetters,
     LagReading,
     MappingLags,
     StreamArchive,
 )
+from dynamodb_dr.posture.dead_letters import DeadLetterGap, DeadLetters
 from dynamodb_dr.posture.freshness import CdcActivitySources
 from dynamodb_dr.posture.rto_history import RehearsalRecord
 from dynamodb_dr.posture.sources import BackupSummaryView, ExportSummaryView

@@ -198,3 +198,12 @@ def test_dead_letters_of_the_tables_it_was_before_a_cutover_count_too():
     assert t.cdc is not None and [r.split(":")[0] for r in t.cdc.risks] == ["dead-letters"]
     assert "1 batch(es)" in t.cdc.risks[0]
     assert t.cdc.reach == ago(minutes=1)  # the gap is on another stream: the live one is whole
+
+
+def test_writes_from_before_the_live_streams_coverage_are_the_gaps_business():
+    # The stream was turned off and on again 10 minutes ago: writes made before are in no stream
+    # (CdcStreamGap said so); a quiet table since is not at risk for them.
+    fakes = Fakes(writes={"customers": minute(minutes=20)}, covered_since={"customers": ago(minutes=10)})
+    assert codes(fakes) == []
+    later = Fakes(writes={"customers": minute(minutes=5)}, covered_since={"customers": ago(minutes=10)})
+    assert codes(later) == ["unarchived-writes"]

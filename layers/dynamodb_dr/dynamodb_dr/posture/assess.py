@@ -15,7 +15,8 @@ from datetime import datetime
 from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.registry import TableRegistry
-from dynamodb_dr.posture.cdc_sources import CdcArchiveView, DeadLetters, DeadLetterView
+from dynamodb_dr.posture.cdc_sources import CdcArchiveView
+from dynamodb_dr.posture.dead_letters import DeadLetters, DeadLetterView
 from dynamodb_dr.posture.freshness import (
     CdcActivitySources,
     CdcFleet,

@@ -27,12 +27,12 @@ from dynamodb_dr.cdc.coverage import StreamId
 from dynamodb_dr.posture.cdc_sources import (
     ArchiverMapping,
     ArchiverMappingsView,
-    DeadLetters,
     MappingLags,
     MappingLagView,
     StreamArchive,
     WriteActivityView,
 )
+from dynamodb_dr.posture.dead_letters import DeadLetters
 from dynamodb_dr.posture.models import CdcPosture, TablePosture
 
 if TYPE_CHECKING:
@@ -133,16 +133,19 @@ def assess_archive(
             f"behind: the mapping is {_minutes(lag)} behind (IteratorAge), "
             f"over the {_minutes(rpo_seconds)} RPO objective"
         )
+    gaps_end = _dead_letter_risks(cdc, (logical, live_table), fleet.dead_letters)
+    cdc.covered_since = _latest(archive.covered_since, gaps_end)
     if fleet.writes is not None:
-        stuck = _unarchived_writes(fleet.writes.get(live_table, []), archive.newest_change, fleet.grace, now)
+        # Writes from before the live stream's coverage are a gap reported on its own (stream
+        # turned off, dead letters): they can never be archived from this stream.
+        minutes = [m for m in fleet.writes.get(live_table, []) if _overlaps(m, cdc.covered_since)]
+        stuck = _unarchived_writes(minutes, archive.newest_change, fleet.grace, now)
         cdc.unarchived_writes_since = stuck
         if stuck is not None:
             risks.append(
                 f"unarchived-writes: {live_table} was written to since {stuck:%H:%M} UTC "
                 "and the archive holds none of it"
             )
-    gaps_end = _dead_letter_risks(cdc, (logical, live_table), fleet.dead_letters)
-    cdc.covered_since = _latest(archive.covered_since, gaps_end)
     cdc.reach = _reach(cdc, archive, lag, fleet, now)
     cdc.reach_age_seconds = (
         None if cdc.reach is None else round(max(0.0, (now - cdc.reach).total_seconds()), 3)
@@ -162,6 +165,10 @@ def _lag(mapping: ArchiverMapping | None, lags: MappingLags | None) -> float | N
         # every mapping, which can only overstate a lag.
         reading = lags.function
     return None if reading is None else reading.seconds
+
+
+def _overlaps(minute: datetime, since: datetime | None) -> bool:
+    return since is None or minute + timedelta(minutes=1) > since
 
 
 def _unarchived_writes(

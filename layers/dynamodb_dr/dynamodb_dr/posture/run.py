@@ -14,10 +14,10 @@ from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
 from dynamodb_dr.posture.cdc_sources import (
     ArchiverMappingsView,
     CdcArchiveView,
-    DeadLetterView,
     MappingLagView,
     WriteActivityView,
 )
+from dynamodb_dr.posture.dead_letters import DeadLetterView
 from dynamodb_dr.posture.freshness import CdcActivitySources
 from dynamodb_dr.posture.rto_history import RtoHistoryStore
 from dynamodb_dr.posture.sources import BackupView, ExportView, ReplicationView
