@@ -77,7 +77,7 @@ drill: venv
 
 # Side-by-side benchmarks (bench/): one table + bench/results/latest.json. dynamodump, the peer
 # tool, is installed into its own venv (.tools/dynamodump) on first use. BENCH_ARGS="--quick"
-# for a smoke run, "--only cdc", "--update-readme" to refresh the README Performance table.
+# for a smoke run, "--only cdc", "--update-readme" to refresh the table in docs/performance.md.
 bench: venv
 	$(PY) -m bench $(BENCH_ARGS)
 

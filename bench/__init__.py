@@ -1,1 +1,1 @@
-"""Side-by-side benchmarks (`make bench`): see bench/__main__.py and README "Performance"."""
+"""Side-by-side benchmarks (`make bench`): see bench/__main__.py and docs/performance.md."""

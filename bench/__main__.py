@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--update-readme",
         action="store_true",
-        help=f"write the table into README.md between {README_START} and {README_END}",
+        help=f"write the table into docs/performance.md between {README_START} and {README_END}",
     )
     args = parser.parse_args(argv)
     config = Config(quick=args.quick, repeat=args.repeat or (1 if args.quick else 5))
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\nbench: {total} s in all; results in {path}", file=sys.stderr)
     if args.update_readme:
-        readme = ROOT / "README.md"
+        readme = ROOT / "docs" / "performance.md"
         mode = "quick" if config.quick else f"median of {config.repeat}"
         header = (
             f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} ({mode}, {total:.0f} s in all, "

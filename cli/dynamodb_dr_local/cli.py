@@ -23,8 +23,8 @@ __all__ = ["CliError", "build_parser", "main"]
 EPILOG = f"""\
 stack: commands that talk to a deployed stack take --stack, else ${STACK_ENV}, else stack_name of
 --config-env in the nearest samconfig.toml; --endpoint-url (or $AWS_ENDPOINT_URL) for an emulator.
-exit codes: 0 ok, 1 restore/drill failed or objective missed, 2 bad input (nothing started),
-130 interrupted. Every command takes --json for scripts; progress goes to stderr."""
+exit codes: 0 ok, 1 restore/drill failed or objective missed, 2 bad input or refused (nothing
+changed), 130 interrupted. Every command takes --json for scripts; progress goes to stderr."""
 
 
 def version() -> str:
@@ -84,12 +84,15 @@ def describe_failure(exc: BaseException) -> CliError:
     """Any exception as the one line (and exit code) an operator sees."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if isinstance(exc, DynamoDbDrError) and exc.changed_nothing:
-        return CliError(str(exc), name=exc.code)  # refused before anything started: bad input
-    if isinstance(exc, DynamoDbDrError) and isinstance(exc.__cause__, BotoCoreError | ClientError):
-        return describe_failure(exc.__cause__)
     if isinstance(exc, DynamoDbDrError):
-        return OperationFailed(str(exc), name=exc.code)
+        cause = exc.__cause__
+        if isinstance(cause, BotoCoreError) or (
+            isinstance(cause, ClientError) and _code(cause) in CREDENTIAL_CODES
+        ):
+            return describe_failure(cause)  # credentials, region, endpoint: say so
+        if exc.changed_nothing:  # refused before anything changed: bad input (2)
+            return CliError(str(exc), name=exc.code)
+        return OperationFailed(str(exc), name=exc.code)  # failed after it started (1)
     if isinstance(exc, ClientError):
         return _client_error(exc)
     if isinstance(exc, BotoCoreError):
@@ -117,7 +120,8 @@ def _botocore_error(exc: Exception) -> CliError:
             name="NoCredentials",
         )
     if isinstance(exc, NoRegionError):
-        return CliError("no AWS region configured", hint="pass --region or set AWS_REGION", name="NoRegion")
+        hint = "pass --region or set AWS_DEFAULT_REGION"
+        return CliError("no AWS region configured", hint=hint, name="NoRegion")
     if isinstance(exc, EndpointConnectionError):
         return CliError(
             f"cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}",
@@ -136,10 +140,15 @@ CREDENTIAL_CODES = {
 }
 
 
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", {}) or {}
+    return str(response.get("Error", {}).get("Code") or type(exc).__name__)
+
+
 def _client_error(exc: Exception) -> CliError:
     response = getattr(exc, "response", {}) or {}
     error = response.get("Error", {})
-    code = str(error.get("Code") or type(exc).__name__)
+    code = _code(exc)
     message = str(error.get("Message") or exc).splitlines()[0][:300]
     operation = getattr(exc, "operation_name", "")
     where = f" ({operation})" if operation else ""

@@ -3,7 +3,9 @@
 Exit codes (documented in docs/operations.md and kept stable for scripts):
   0    done (restore succeeded, drill passed, every table ok)
   1    a restore or drill failed, an objective is missed, or AWS refused an operation mid-way
-  2    bad input or environment, found before anything started (nothing was changed)
+  2    bad input, environment or a named refusal of the tool before anything changed (no
+       credentials, unknown table, time outside the window, live target without --force,
+       missing bucket...)
   130  interrupted (Ctrl-C); a restore already started goes on in AWS
 """
 

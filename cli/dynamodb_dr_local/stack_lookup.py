@@ -54,7 +54,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_CONFIG_ENV,
         help="samconfig.toml environment to read stack_name from (default: default)",
     )
-    group.add_argument("--region", help="AWS region (default: the SDK's, e.g. AWS_REGION)")
+    group.add_argument("--region", help="AWS region (default: $AWS_DEFAULT_REGION or the profile's)")
     group.add_argument(
         "--endpoint-url", help="an emulator's URL, e.g. `dynamodb-dr local`'s (default: $AWS_ENDPOINT_URL)"
     )

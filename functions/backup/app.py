@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,7 +13,13 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.backup.ledger import BackupLedger
-from dynamodb_dr.backup.run import BackupDependencies, BackupRunReport, BackupSettings, run_backups
+from dynamodb_dr.backup.run import (
+    BackupDependencies,
+    BackupRunReport,
+    BackupSettings,
+    run_backups,
+    system_clock,
+)
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
@@ -39,6 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             clients.client("dynamodb"), single_attempt_client=clients.client("dynamodb", retries=False)
         ),
         ledger=BackupLedger(clients.client("dynamodb"), settings.state_table),
+        clock=system_clock(timedelta(milliseconds=context.get_remaining_time_in_millis())),
     )
     report = run_backups(tick, settings, policies, deps)
     _publish(report, settings)

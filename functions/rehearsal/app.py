@@ -15,18 +15,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
-from dynamodb_dr.core.errors import ConfigurationError, RehearsalRunFailed
+from dynamodb_dr.core.errors import RehearsalRunFailed
 from dynamodb_dr.core.observability import emit_table_metrics
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.posture.rehearsal import (
     RehearsalRun,
+    RehearsalSettings,
     RehearsalTick,
-    ScratchTables,
-    StepFunctionsStarter,
     follow_up,
     start_rehearsals,
 )
+from dynamodb_dr.posture.rehearsal_aws import ScratchTables, StepFunctionsStarter
 from dynamodb_dr.posture.rto_history import RtoHistoryStore
+from dynamodb_dr.restore.disposal import Disposal
 
 logger = Logger()
 metrics = Metrics()
@@ -36,21 +37,26 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=RehearsalTick)
-    settings = Settings.from_env(os.environ)
-    machine = os.environ.get("RESTORE_STATE_MACHINE_ARN") or ""
-    if not machine:
-        raise ConfigurationError("missing environment variable RESTORE_STATE_MACHINE_ARN")
+    settings = RehearsalSettings.from_env()
     clients = warm_clients(os.environ)
     ddb = clients.client("dynamodb")
     store = RtoHistoryStore(ddb, settings.state_table)
-    starter = StepFunctionsStarter(clients.client("stepfunctions"), machine)
-    now = datetime.now(UTC)
+    starter = StepFunctionsStarter(clients.client("stepfunctions"), settings.restore_state_machine_arn)
+    now, limit = datetime.now(UTC), settings.rehearsal_max_concurrent
     if tick.task == "rehearse":
-        run = start_rehearsals(tick, settings, store, starter, now)
+        run = start_rehearsals(tick, settings, store, starter, now, max_concurrent=limit)
     else:
         registry = TableRegistry(settings, clients.client("ssm"))
+        disposal = Disposal(ddb, clients.client("cloudwatch"), clients.client("application-autoscaling"))
+        scratch = ScratchTables(ddb, disposal)
         run = follow_up(
-            settings, store=store, starter=starter, tables=ScratchTables(ddb), registry=registry, now=now
+            settings,
+            store=store,
+            starter=starter,
+            tables=scratch,
+            registry=registry,
+            now=now,
+            max_concurrent=limit,
         )
     _publish(tick.task, run, settings)
     if run.failed:
@@ -62,6 +68,7 @@ def _publish(task: str, run: RehearsalRun, settings: Settings) -> None:
     service = metrics.service or "rehearsal"
     logger.info("rehearsal run", extra={"task": task, "run": asdict(run)})
     metrics.add_metric(name="RehearsalsStarted", unit=MetricUnit.Count, value=len(run.started))
+    metrics.add_metric(name="RehearsalsQueued", unit=MetricUnit.Count, value=len(run.queued))
     metrics.add_metric(name="RehearsalRunTablesFailed", unit=MetricUnit.Count, value=len(run.failed))
     for done in run.finished:
         values = {"RehearsalFailures": 0 if done["status"] == "SUCCEEDED" else 1}

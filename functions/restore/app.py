@@ -14,11 +14,13 @@ from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.restore import report, steps
 from dynamodb_dr.restore.config import RestoreSettings
+from dynamodb_dr.restore.env import StepEnv
+from dynamodb_dr.restore.excerpts import bounded, excerpt
 
 logger = Logger()
 metrics = Metrics()
 
-ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = {
+ACTIONS: dict[str, Callable[[dict[str, Any], StepEnv], dict[str, Any]]] = {
     "validate": steps.validate_request,
     "start_restore": steps.start_restore,
     "check_restore": steps.check_restore,
@@ -28,6 +30,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = 
     "scan_segment": steps.scan_segment,
     "compare": steps.compare,
     "catch_up": steps.catch_up,
+    "carry_over": steps.carry_over_writes,
     "request_approval": report.request_approval,
     "report": report.report,
     "fail": report.handle_failure,
@@ -39,14 +42,17 @@ ACTIONS: dict[str, Callable[[dict[str, Any], steps.StepEnv], dict[str, Any]]] = 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
-        raise InvalidInput(f"unknown restore action {action!r}; known: {sorted(ACTIONS)}")
-    env = steps.StepEnv(
+        raise InvalidInput(f"unknown restore action {excerpt(action)}; known: {sorted(ACTIONS)}")
+    env = StepEnv(
         settings=RestoreSettings.from_env(),
         clients=warm_clients(os.environ),
         remaining_ms=context.get_remaining_time_in_millis,
     )
     logger.append_keys(action=action)
-    result = ACTIONS[action](event, env)
+    try:
+        result = ACTIONS[action](event, env)
+    except Exception as exc:  # errors quote bounded excerpts of the input (Step Functions' limits)
+        raise bounded(exc) from None
     if action == "report" and result.get("mode") == "restore":
         metrics.add_metric(
             name="RestoreDurationSeconds", unit=MetricUnit.Seconds, value=result["rto_elapsed_seconds"]
@@ -54,6 +60,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(
             name="RestoreRpoSeconds", unit=MetricUnit.Seconds, value=result["rpo_achieved_seconds"]
         )
+    if action == "report" and result.get("problems"):  # the RestoreAfterCutoverProblem alarm
+        metrics.add_metric(name="RestoreAfterCutoverProblems", unit=MetricUnit.Count, value=1)
+    if action == "check_restore" and result.get("rto_missed_now"):  # the RestoreRtoMissed alarm
+        metrics.add_metric(name="RestoreRtoMissed", unit=MetricUnit.Count, value=1)
     if action == "fail":
         metrics.add_metric(name="RestoreFailures", unit=MetricUnit.Count, value=1)
     logger.info("restore step done", extra={"keys": sorted(result)})

@@ -15,12 +15,23 @@ from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 
 pytestmark = pytest.mark.integration
-DAY0 = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+# Ticks are in the past of the real clock (the run refuses future ticks and ages backups by it).
+DAY0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=40)
 
 
 def tick(day: int = 0, **extra: Any) -> dict[str, Any]:
     when = DAY0 + timedelta(days=day)
     return {"task": "backup", "scheduled_time": when.isoformat().replace("+00:00", "Z"), **extra}
+
+
+def tick_id(day: int = 0) -> str:
+    return (DAY0 + timedelta(days=day)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def ours(emulator: Emulator, table: str = "customers", day: int | None = None) -> list[str]:
+    """The tool's backups (ddbdr-<table>-<tick>-<nonce>), of one tick when `day` is given."""
+    prefix = f"ddbdr-{table}-" + (f"{tick_id(day)}-" if day is not None else "")
+    return sorted(name for name in backups(emulator, table) if name.startswith(prefix))
 
 
 def run(emulator: Emulator, stack: DeployedStack, event: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -54,7 +65,8 @@ def test_sample_event_takes_a_named_backup_and_repairs_pitr(emulator, stack):
     assert result["pitr"] == "repaired"
     assert result["backup"] == "created"
     assert pitr_enabled(emulator)
-    assert list(backups(emulator)) == ["ddbdr-customers-20261126T030000Z"]
+    [name] = backups(emulator)
+    assert name.startswith("ddbdr-customers-20261126T030000Z-") and name == result["backup_name"]
     recovery = emulator.clients.client("dynamodb").describe_continuous_backups(TableName="customers")
     assert recovery["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"][
         "PointInTimeRecoveryStatus"
@@ -81,64 +93,29 @@ def test_a_retried_tick_does_not_create_a_second_backup(emulator, stack):
     assert len(backups(emulator)) == 1
 
 
-def test_a_concurrent_invocation_holding_the_claim_is_not_duplicated(emulator, stack):
-    ddb = emulator.clients.client("dynamodb")
-    ddb.put_item(
-        TableName=stack.physical("StateTable"),
-        Item={
-            "pk": {"S": "BACKUP#customers"},
-            "sk": {"S": "20261101T030000Z"},
-            "status": {"S": "CLAIMED"},
-            "backup_name": {"S": "ddbdr-customers-20261101T030000Z"},
-            "physical_table": {"S": "customers"},
-            "claimed_at": {"S": datetime.now(UTC).isoformat()},
-        },
-    )
-    payload, errored = run(emulator, stack, tick())
-    assert not errored
-    assert payload["tables"][0]["backup"] == "in-progress"
-    assert backups(emulator) == {}
-
-
 def test_a_backup_left_by_a_crashed_attempt_is_adopted_not_duplicated(emulator, stack):
-    # An attempt claimed the tick 20 minutes ago (its lease has expired), created the backup and
-    # died before recording it.
-    claimed = datetime.now(UTC) - timedelta(minutes=20)
-    emulator.clients.client("dynamodb").put_item(
-        TableName=stack.physical("StateTable"),
-        Item={
-            "pk": {"S": "BACKUP#customers"},
-            "sk": {"S": "20261101T030000Z"},
-            "status": {"S": "CLAIMED"},
-            "backup_name": {"S": "ddbdr-customers-20261101T030000Z"},
-            "physical_table": {"S": "customers"},
-            "claimed_at": {"S": claimed.isoformat()},
-            "first_claimed_at": {"S": claimed.isoformat()},
-        },
-    )
-    emulator.clients.client("dynamodb").create_backup(
-        TableName="customers", BackupName="ddbdr-customers-20261101T030000Z"
-    )
+    # An attempt claimed the tick, recorded its request's name, created the backup and died
+    # before recording it (its lease has ended).
+    name = f"ddbdr-customers-{tick_id()}-0badc0de"
+    arn = emulator.clients.client("dynamodb").create_backup(TableName="customers", BackupName=name)
+    put_claim(emulator, stack, lease=-60, sent={name: datetime.now(UTC)})
     payload, errored = run(emulator, stack, tick())
-    assert not errored
+    assert not errored, payload
     assert payload["tables"][0]["backup"] == "exists"
-    assert len(backups(emulator)) == 1
+    assert list(backups(emulator)) == [name]
+    assert ledger(emulator, stack)["backup_arn"]["S"] == arn["BackupDetails"]["BackupArn"]
 
 
 def test_a_persons_backup_with_the_ticks_exact_name_is_not_adopted(emulator, stack):
     by_hand = emulator.clients.client("dynamodb").create_backup(
-        TableName="customers", BackupName="ddbdr-customers-20261101T030000Z"
+        TableName="customers", BackupName=f"ddbdr-customers-{tick_id()}"
     )["BackupDetails"]["BackupArn"]
     payload, errored = run(emulator, stack, tick())
     assert not errored
     assert payload["tables"][0]["backup"] == "created"
     listed = emulator.clients.client("dynamodb").list_backups(TableName="customers")["BackupSummaries"]
     assert len(listed) == 2 and by_hand in {b["BackupArn"] for b in listed}
-    ledger = emulator.clients.client("dynamodb").get_item(
-        TableName=stack.physical("StateTable"),
-        Key={"pk": {"S": "BACKUP#customers"}, "sk": {"S": "20261101T030000Z"}},
-    )["Item"]
-    assert ledger["backup_arn"]["S"] != by_hand
+    assert ledger(emulator, stack)["backup_arn"]["S"] != by_hand
 
 
 def test_retention_prunes_only_old_tool_backups_and_keeps_the_newest(emulator, stack):
@@ -151,16 +128,16 @@ def test_retention_prunes_only_old_tool_backups_and_keeps_the_newest(emulator, s
     by_hand = ddb.create_backup(TableName="customers", BackupName="before-migration")["BackupDetails"][
         "BackupArn"
     ]
-    lookalike = ddb.create_backup(TableName="customers", BackupName="ddbdr-customers-20250101T030000Z")
-    for day in range(8):
+    lookalike = ddb.create_backup(TableName="customers", BackupName=f"ddbdr-customers-{tick_id(0)}-00000000")
+    for day in range(33, 41):  # the last eight days up to today
         payload, errored = run(emulator, stack, tick(day))
         assert not errored, payload
     remaining = backups(emulator)
-    # Days 4..7 are within 3 days of day 7 (inclusive of the cutoff); older ones were pruned.
-    ours = sorted(name for name in remaining if name.startswith("ddbdr-customers-202611"))
-    assert ours == [f"ddbdr-customers-202611{d:02d}T030000Z" for d in (5, 6, 7, 8)]
+    # Ages are measured against now: only days 38..40 are less than 3 days old.
+    kept = {day for day in range(33, 41) if ours(emulator, day=day)}
+    assert kept == {38, 39, 40}
     assert remaining["before-migration"] == by_hand
-    assert remaining["ddbdr-customers-20250101T030000Z"] == lookalike["BackupDetails"]["BackupArn"]
+    assert remaining[f"ddbdr-customers-{tick_id(0)}-00000000"] == lookalike["BackupDetails"]["BackupArn"]
 
 
 def test_min_backups_kept_wins_over_retention(emulator, stack):
@@ -171,12 +148,7 @@ def test_min_backups_kept_wins_over_retention(emulator, stack):
     )
     for day in (0, 10, 20, 30):
         run(emulator, stack, tick(day))
-    ours = sorted(backups(emulator))
-    assert ours == [
-        "ddbdr-customers-20261111T030000Z",
-        "ddbdr-customers-20261121T030000Z",
-        "ddbdr-customers-20261201T030000Z",
-    ]
+    assert {day for day in (0, 10, 20, 30) if ours(emulator, day=day)} == {10, 20, 30}
 
 
 def test_backups_follow_the_live_table_pointer(emulator, stack):
@@ -190,7 +162,9 @@ def test_backups_follow_the_live_table_pointer(emulator, stack):
     payload, errored = run(emulator, stack, tick())
     assert not errored
     assert payload["tables"][0]["live_table"] == "customers-dr-20261101"
-    assert list(backups(emulator, "customers-dr-20261101")) == ["ddbdr-customers-20261101T030000Z"]
+    assert [n.rsplit("-", 1)[0] for n in backups(emulator, "customers-dr-20261101")] == [
+        f"ddbdr-customers-{tick_id()}"
+    ]
     assert backups(emulator) == {}
 
 
@@ -200,7 +174,7 @@ def test_a_missing_table_fails_the_run_but_not_the_other_tables(emulator, custom
     assert errored
     assert payload["errorType"] == "BackupRunFailed"
     assert "orders" in payload["errorMessage"]
-    assert list(backups(emulator)) == ["ddbdr-customers-20261101T030000Z"]
+    assert len(ours(emulator, day=0)) == 1
     logs = emulator.router.invocations[-1].logs
     failure = next(json.loads(x) for x in logs.splitlines() if '"table failed"' in x)
     assert failure["result"]["errors"][0].startswith("TableNotFound")
@@ -210,7 +184,7 @@ def test_a_malformed_policy_still_backs_up_but_never_prunes(emulator, stack):
     for day in range(3):
         run(emulator, stack, tick(day))
     set_policy(emulator, stack, "{this is not json")
-    payload, errored = run(emulator, stack, tick(60))
+    payload, errored = run(emulator, stack, tick(39))
     assert errored and payload["errorType"] == "BackupRunFailed"
     assert len(backups(emulator)) == 4  # the new one taken, none of the old ones pruned
     logs = emulator.router.invocations[-1].logs
@@ -230,6 +204,41 @@ def test_an_unprotected_table_in_the_tick_is_refused(emulator, stack):
     assert backups(emulator) == {}
 
 
+def put_claim(
+    emulator: Emulator, stack: DeployedStack, *, lease: float, sent: dict[str, datetime] | None = None
+) -> None:
+    """A claim of tick 0 held by another attempt whose lease ends `lease` seconds from now."""
+    now = datetime.now(UTC)
+    emulator.clients.client("dynamodb").put_item(
+        TableName=stack.physical("StateTable"),
+        Item={
+            "pk": {"S": "BACKUP#customers"},
+            "sk": {"S": tick_id()},
+            "status": {"S": "CLAIMED"},
+            "claim_id": {"S": "someone-else"},
+            "backup_name": {"S": ""},
+            "physical_table": {"S": "customers"},
+            "claimed_at": {"S": (now - timedelta(seconds=30)).isoformat()},
+            "lease_until": {"S": (now + timedelta(seconds=lease)).isoformat()},
+            "sent": {
+                "M": {
+                    name: {"M": {"table": {"S": "customers"}, "at": {"S": at.isoformat()}}}
+                    for name, at in (sent or {}).items()
+                }
+            },
+        },
+    )
+
+
+def ledger(emulator: Emulator, stack: DeployedStack, day: int = 0) -> dict[str, Any]:
+    return dict(
+        emulator.clients.client("dynamodb").get_item(
+            TableName=stack.physical("StateTable"),
+            Key={"pk": {"S": "BACKUP#customers"}, "sk": {"S": tick_id(day)}},
+        )["Item"]
+    )
+
+
 def test_backup_limit_exceeded_is_reported_per_table(emulator, customers, monkeypatch):
     create_customers_table(emulator.clients.client("dynamodb"), "orders")
     stack = emulator.deploy(parameters={"ProtectedTables": "customers,orders"})
@@ -246,10 +255,10 @@ def test_backup_limit_exceeded_is_reported_per_table(emulator, customers, monkey
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", limited)
     payload, errored = run(emulator, stack, tick())
     assert errored and "orders" in payload["errorMessage"] and "customers" not in payload["errorMessage"]
-    assert list(backups(emulator)) == ["ddbdr-customers-20261101T030000Z"]
+    assert len(ours(emulator, day=0)) == 1
     assert backups(emulator, "orders") == {}
     # The failed claim is released: the next delivery of the tick succeeds.
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", real_call)
     payload, errored = run(emulator, stack, tick())
     assert not errored, payload
-    assert list(backups(emulator, "orders")) == ["ddbdr-orders-20261101T030000Z"]
+    assert len(ours(emulator, "orders", day=0)) == 1

@@ -17,7 +17,8 @@ SMALL = {"items": 300, "backup_days": 3, "rounds": 2, "writes_per_round": 20, "g
 def test_small_drill_recovers_the_pre_incident_table(tmp_path, capsys):
     report_file = tmp_path / "report.json"
     report = run_drill(DrillOptions(**SMALL, report_file=report_file))
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert report.passed, out
     incident = report.stages["incident"]
     assert incident["items_verified"] == incident["items_expected"] > 0
@@ -25,8 +26,40 @@ def test_small_drill_recovers_the_pre_incident_table(tmp_path, capsys):
     assert incident["live_table"].startswith("customers-dr-")
     assert report.objectives["rpo_met"] and report.objectives["rto_met"]
     saved = json.loads(report_file.read_text())
-    assert saved["checks"] == report.checks
+    assert saved["checks"] == report.checks and saved["passed"] is True
     assert "DRILL PASS" in out and "Recovery report" in out
+    # progress is on stderr, the story's tables and the report on stdout, no carriage returns
+    assert "state machine: ValidateRequest" in captured.err and "state machine: ValidateRequest" not in out
+    assert "\r" not in captured.err + out
+
+
+def test_the_report_counts_the_data_actually_lost_and_keeps_assumed_times_apart(capsys):
+    report = run_drill(DrillOptions(**SMALL, detect_minutes=2, real_items=1_000_000))
+    out = capsys.readouterr().out
+    objectives = report.objectives
+    # RPO: the good sign-ups after T are what the restored table lacks (all in the archive)
+    assert objectives["lost_writes"] == SMALL["good_writes_after_incident"]
+    assert objectives["lost_writes_in_archive"] == objectives["lost_writes"]
+    assert 0 <= objectives["rpo_achieved_seconds"] == objectives["lost_span_seconds"] < 60
+    assert objectives["restore_point"] == report.stages["incident"]["incident_at"]
+    parts = {p["name"]: p for p in objectives["rto_parts"]}
+    # PITR trails by ~5 minutes: the restore cannot start sooner whatever --detect-minutes says
+    assert parts["detection and response, until the restore starts"]["seconds"] == 300
+    assert parts["detection and response, until the restore starts"]["kind"] == "assumed"
+    assert parts["restore state machine: orchestration"]["kind"] == "measured"
+    estimate = parts["validation at 1,000,000 items"]
+    assert estimate["kind"] == "estimate" and estimate["seconds"] == 1_000_000 / (4 * 5_000)
+    counted = sum(p["seconds"] for p in objectives["rto_parts"] if p["kind"] != "measured, not counted")
+    assert objectives["rto_projected_seconds"] == round(counted, 1)
+    assert "MEASURED  ASSUMED" in out and "good writes after the restore point" in out
+
+
+def test_json_output_is_the_report_alone(capsys):
+    assert main(["drill", "--items", "200", "--backup-days", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["passed"] is True and document["objectives"]["rpo_met"] is True
+    assert "[" in captured.err and "DRILL" not in captured.out
 
 
 def test_a_recovery_that_fails_validation_fails_the_drill_and_cuts_nothing_over(capsys):

@@ -56,7 +56,7 @@ def test_replay_command_copies_the_archive_and_refuses_the_live_table(
 
     assert main(["replay", *common, "--target", "customers"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "ReplayRefused" in err[0]
+    assert len(err) == 1 and "ReplayRefused" in err[0] and "add --force to write into it" in err[0]
     assert main(["replay", "--table", "orders", "--from", "now-1h", "--to", "now", "--target", "x-copy"]) == 2
     assert "not protected" in capsys.readouterr().err
     assert (
@@ -79,14 +79,22 @@ def test_item_history_and_restore_to_a_point_in_time(cdc: Cdc, capsys: pytest.Ca
     table.delete_item(Key=key)
     cdc.deliver(cdc.reader.read(), batch_size=100)
 
-    assert main(["item", "history", "--table", "customers", "--key", json.dumps(key)]) == 0
+    assert main(["item", "history", "--table", "customers", "--key", json.dumps(key), "--json"]) == 0
     versions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [v["eventName"] for v in versions] == ["INSERT", "MODIFY", "MODIFY", "REMOVE"]
+    assert main(["item", "history", "--table", "customers", "--key", json.dumps(key)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split()[:3] == ["TIME", "(UTC)", "EVENT"] and [r.split()[2] for r in rows[1:]] == [
+        "INSERT",
+        "MODIFY",
+        "MODIFY",
+        "REMOVE",
+    ]
 
     restore = ["item", "restore", "--table", "customers", "--key", json.dumps(key), "--at", iso(good)]
     assert main(restore) == 2  # the live table needs --force
     assert "ReplayRefused" in capsys.readouterr().err
-    assert main([*restore, "--force"]) == 0
+    assert main([*restore, "--force", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["action"] == "put"
     assert table.get_item(Key=key)["Item"] == {**key, "email": "a@example.com", "tier": "pro"}
 

@@ -142,7 +142,7 @@ def test_restore_error(emu: Emulator, protected: Any) -> None:
         for i in emu.router.invocations
         if isinstance(i.event, dict) and i.event.get("action") == "start_restore"
     ]
-    assert len(attempts) == 1  # not a transient error: never retried
+    assert len(attempts) == 6  # a restore quota: retried with backoff (~15 minutes on AWS), then failed
 
 
 def test_restore_timeout_derived_budget_and_delete_policy(emu: Emulator, protected: Any) -> None:
@@ -167,9 +167,10 @@ def test_restore_timeout_derived_budget_and_delete_policy(emu: Emulator, protect
         for i in emu.router.invocations
         if isinstance(i.event, dict) and i.event.get("action") == "check_restore"
     ]
-    assert len(checks) == 6  # 1 minute budget / 10 s interval
-    assert [c["action"] for c in note["cleanup"]] == ["deleted"]
-    assert not [t for t in table_names(emu) if t.startswith("customers-dr-")]
+    assert len(checks) == 3  # waits of 30 s until the 1-minute hard limit
+    # A restore stopped by the hard limit may still finish: kept (whatever on_failure says) for resume.
+    assert [c["action"] for c in note["cleanup"]] == ["kept"]
+    assert '"resume"' in note["resume"]
 
 
 def test_remaining_settings_difference_blocks_cutover(

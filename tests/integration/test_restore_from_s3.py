@@ -51,10 +51,12 @@ def test_rebuild_equals_the_source_at_the_chosen_time_without_the_source(
     sim.emulator.clients.client("dynamodb").delete_table(TableName="customers")  # the source is gone
     assert rebuild(sim, "customers-s3-52", at(52), "--no-cdc") == 0
     assert sim.scan("customers-s3-52") == sim.snapshots[at(52)]
-    out = capsys.readouterr().out
-    # The newest FULL at or before 52 h (48 h), then the windows 48-50 and 50-52, in that order.
+    captured = capsys.readouterr()
+    out = captured.out
+    # The newest FULL at or before 52 h (48 h), then the windows 48-50 and 50-52, in that order
+    # (progress lines, on stderr).
     assert "FULL export             : EXP#" in out and "(import," in out
-    lines = [line for line in out.splitlines() if "INCREMENTAL" in line]
+    lines = [line for line in captured.err.splitlines() if "INCREMENTAL" in line]
     assert [line.split()[1] for line in lines] == [
         at(48).isoformat(),
         at(50).isoformat(),

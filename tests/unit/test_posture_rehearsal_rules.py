@@ -65,6 +65,15 @@ class Starter:
     def describe(self, arn: str) -> ExecutionState:
         return self.states[arn]
 
+    def running(self) -> list[str]:
+        return (
+            [arn.rsplit(":", 1)[1] for arn, state in self.states.items() if state.status == "RUNNING"]
+            + [name for name, _ in self.started if f"arn:exec:{name}" not in self.states]
+            + list(self.operator)
+        )
+
+    operator: tuple[str, ...] = ()
+
 
 class Tables:
     def __init__(self, tags: dict[str, str | None]) -> None:
@@ -168,3 +177,58 @@ def test_follow_up_never_deletes_what_it_did_not_create(tag, live, cleanup):
     assert done["status"] == "FAILED" and done["failure"].startswith("FAILED: RestoreValidationFailed")
     assert done["cleanup"] == cleanup
     assert tables.deleted == []
+
+
+def test_rehearsals_stay_within_their_share_and_wait_for_an_operator_restore() -> None:
+    settings = Settings(
+        ssm_prefix="/dynamodb-dr/s",
+        protected_tables=tuple(f"t{i:02}" for i in range(12)),
+        state_table="state",
+    )
+    store, starter = Store(), Starter()
+    run = start_rehearsals(TICK, settings, store, starter, NOW, max_concurrent=5)  # type: ignore[arg-type]
+    assert len(run.started) == 5 and len(run.queued) == 7 and not run.failed
+    # the five finish; an operator's restore is running: nothing new starts
+    for name, _ in starter.started:
+        starter.states[f"arn:exec:{name}"] = ExecutionState("SUCCEEDED", NOW, NOW + timedelta(minutes=20))
+    starter.operator = ("restore-20261201T0500Z",)
+    tables = Tables({})
+    later = follow_up(
+        settings,
+        store=store,
+        starter=starter,
+        tables=tables,
+        registry=Registry(),
+        now=NOW + timedelta(minutes=30),  # type: ignore[arg-type]
+        max_concurrent=5,
+    )
+    assert len(later.finished) == 5 and later.started == [] and len(later.queued) == 7
+    # the operator's restore is done: the queue moves on, five at a time
+    starter.operator = ()
+    later = follow_up(
+        settings,
+        store=store,
+        starter=starter,
+        tables=tables,
+        registry=Registry(),
+        now=NOW + timedelta(minutes=45),  # type: ignore[arg-type]
+        max_concurrent=5,
+    )
+    assert len(later.started) == 5 and len(later.queued) == 2
+
+
+def test_a_rehearsal_queued_past_the_limit_is_given_up_not_started() -> None:
+    store, starter = Store(), Starter()
+    starter.operator = ("restore-operator",)
+    run = start_rehearsals(TICK, SETTINGS, store, starter, NOW)  # type: ignore[arg-type]
+    assert run.started == [] and run.queued == ["customers", "orders"]
+    starter.operator = ()
+    late = follow_up(
+        SETTINGS,
+        store=store,
+        starter=starter,
+        tables=Tables({}),
+        registry=Registry(),
+        now=NOW + timedelta(days=8),  # type: ignore[arg-type]
+    )
+    assert late.started == [] and {f["status"] for f in late.finished} == {"FAILED"}

@@ -13,7 +13,7 @@ import pytest
 from dynamodb_dr.core.errors import CutoverFailed, RestoreRequestInvalid
 from dynamodb_dr.restore.checksum import SegmentProgress, checksum_of, combine, item_digest, scan_segment
 from dynamodb_dr.restore.cutover import PointerChange, Pointers
-from dynamodb_dr.restore.plan import parse_request, poll_plan, target_name
+from dynamodb_dr.restore.plan import parse_request, target_name
 from dynamodb_dr.restore.tables import restore_overrides
 from dynamodb_dr_local import PROJECT_ROOT
 
@@ -66,14 +66,9 @@ def test_restore_time_is_normalized_to_utc() -> None:
 
 def test_target_names_follow_the_restore_pattern() -> None:
     assert (
-        target_name("customers", datetime(2026, 11, 26, 9, 5, 7, tzinfo=UTC)) == "customers-dr-20261126090507"
+        target_name("customers", datetime(2026, 11, 26, 9, 5, 7, tzinfo=UTC), "run-1")
+        == "customers-dr-20261126090507-" + __import__("hashlib").sha256(b"run-1").hexdigest()[:8]
     )
-
-
-def test_poll_budget_derives_from_the_rto() -> None:
-    assert poll_plan(60, None).model_dump() == {"interval_seconds": 30, "max_attempts": 60}  # 30 of 60 min
-    assert poll_plan(10, None).model_dump() == {"interval_seconds": 10, "max_attempts": 30}  # 5 min
-    assert poll_plan(60, 1).model_dump() == {"interval_seconds": 10, "max_attempts": 6}
 
 
 def test_checksum_is_order_independent_and_content_sensitive() -> None:
@@ -163,18 +158,26 @@ class _FlakySsm:
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutParameter")
         self.values[Name] = Value
 
+    def get_parameter(self, Name: str, **_: Any) -> dict[str, Any]:
+        if Name not in self.values:
+            from botocore.exceptions import ClientError
 
-def test_pointer_switch_is_all_or_none() -> None:
-    ssm = _FlakySsm(fail_on="/p/b")
-    changes = [PointerChange("a", "/p/a", "a", "a-dr-1"), PointerChange("b", "/p/b", "b", "b-dr-1")]
+            raise ClientError({"Error": {"Code": "ParameterNotFound", "Message": "no"}}, "GetParameter")
+        return {"Parameter": {"Value": self.values[Name]}}
+
+    def delete_parameter(self, Name: str, **_: Any) -> None:
+        self.values.pop(Name, None)
+
+
+def test_a_failed_switch_puts_back_exactly_what_existed() -> None:
+    from dynamodb_dr.restore.cutover import FAILED, cutover
+
+    ssm, ledger = _FlakySsm(fail_on="/p/b"), _Ledger()
+    ssm.values["/p/b"] = "b"  # `a` has no pointer yet, `b` has one
     with pytest.raises(CutoverFailed, match="every pointer was put back"):
-        Pointers(ssm).switch(changes)
-    assert ssm.values == {"/p/a": "a"}
-    ssm.fail_on = ""
-    Pointers(ssm).switch(changes)
-    assert ssm.values == {"/p/a": "a-dr-1", "/p/b": "b-dr-1"}
-    Pointers(ssm).switch(changes, back=True)
-    assert ssm.values == {"/p/a": "a", "/p/b": "b"}
+        cutover(_plan("a", "b"), _Registry(ssm), _Active(), ledger, Pointers(ssm))  # type: ignore[arg-type]
+    assert ssm.values == {"/p/b": "b"}, "the absent pointer stays absent"
+    assert ledger.items["x"]["status"] == FAILED
 
 
 @pytest.mark.parametrize(
@@ -182,7 +185,7 @@ def test_pointer_switch_is_all_or_none() -> None:
 )
 def test_sample_inputs_are_valid_requests(path: Path) -> None:
     request = parse_request(json.loads(path.read_text()))
-    if request.rollback is None:
+    if request.rollback is None and request.resume is None:
         assert request.tables
 
 
@@ -190,8 +193,11 @@ class _Ledger:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
 
-    def get(self, execution: str) -> dict[str, Any] | None:
-        return self.items.get(execution)
+    def get(self, execution: str) -> Any:
+        from dynamodb_dr.restore.cutover import CutoverRecord
+
+        item = self.items.get(execution)
+        return CutoverRecord(item["status"], item["changes"]) if item else None
 
     def put(self, execution: str, status: str, changes: list[PointerChange], **_: Any) -> None:
         self.items[execution] = {"status": status, "changes": changes, "restore_point": None}
@@ -239,11 +245,16 @@ def test_cutover_resumes_a_switch_that_died_half_way_and_refuses_foreign_changes
     ssm, ledger = _FlakySsm(fail_on=""), _Ledger()
     plan = _plan("a", "b")
     ssm.values["/p/a"] = "a-dr-1"  # the first attempt switched `a`, then died
-    ledger.put("x", PENDING, [])
+    ledger.put(
+        "x",
+        PENDING,
+        [PointerChange("a", "/p/a", "a", "a-dr-1", False), PointerChange("b", "/p/b", "b", "b-dr-1", False)],
+    )
     result = cutover(plan, _Registry(ssm), _Active(), ledger, Pointers(ssm))  # type: ignore[arg-type]
     assert result["status"] == "switched" and ledger.items["x"]["status"] == SWITCHED
     assert ssm.values == {"/p/a": "a-dr-1", "/p/b": "b-dr-1"}
     assert [c.previous for c in ledger.items["x"]["changes"]] == ["a", "b"]
+    assert [c.previous_existed for c in ledger.items["x"]["changes"]] == [False, False]
 
     ssm2, ledger2 = _FlakySsm(fail_on=""), _Ledger()
     ssm2.values["/p/b"] = "b-dr-other"  # someone else's cutover

@@ -8,4 +8,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "item",
     "status",
+    "tick",
+    "cleanup",
 )

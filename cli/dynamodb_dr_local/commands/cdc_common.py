@@ -105,3 +105,13 @@ def stack_context(args: argparse.Namespace) -> StackContext:
     if not bucket:
         raise CliError(f"stack {stack.name} has no ArchiveBucketName output", hint="pass --bucket")
     return StackContext(stack, bucket)
+
+
+def refuse_live_target(context: StackContext, target: str, *, force: bool) -> None:
+    """Writing into a protected table's live table needs --force: checked before anything runs."""
+    if target in context.live and not force:
+        raise CliError(
+            f"{target} is the live table of protected table {context.live[target]}",
+            hint="add --force to write into it anyway (or pick another --target)",
+            name="ReplayRefused",
+        )

@@ -8,8 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dynamodb_dr.cdc.replay import item_history, restore_item, state_at
-from dynamodb_dr_local.commands.cdc_common import add_stack_arguments, parse_key, parse_time, stack_context
+from dynamodb_dr_local.commands.cdc_common import (
+    add_stack_arguments,
+    parse_key,
+    parse_time,
+    refuse_live_target,
+    stack_context,
+)
 from dynamodb_dr_local.errors import CliError
+from dynamodb_dr_local.output import Output, key_values, table
 
 DEFAULT_LOOKBACK = timedelta(days=7)
 
@@ -36,24 +43,45 @@ def register(subparsers: Any) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
+    out = Output(json_mode=args.json)
     context = stack_context(args)
     context.require_protected(args.table)
     end = args.end or datetime.now(UTC)
     changes = item_history(context.store(), args.table, args.key, args.start or end - DEFAULT_LOOKBACK, end)
     if not changes:
-        raise CliError("no archived change of this item in the searched window")
-    for change in changes:
-        print(change.to_line())
+        raise CliError(
+            "no archived change of this item in the searched window",
+            hint="widen it with --from (default: 7 days back) and --to",
+            name="NoChanges",
+        )
+    if out.json_mode:
+        for change in changes:
+            out.json_line(json.loads(change.to_line()))
+        return 0
+    rows = [
+        (
+            f"{c.approximate_creation:%Y-%m-%d %H:%M:%S.%f}"[:-3],
+            c.event_name,
+            c.sequence_number,
+            c.source_table,
+            ", ".join(sorted((c.new_image or {}).keys())) or "-",
+        )
+        for c in changes
+    ]
+    out.result(None, table(("TIME (UTC)", "EVENT", "SEQUENCE", "TABLE", "ATTRIBUTES AFTER"), rows))
     return 0
 
 
 def _restore(args: argparse.Namespace) -> int:
+    out = Output(json_mode=args.json)
     context = stack_context(args)
     context.require_protected(args.table)
+    target = args.target or context.live_table(args.table)
+    if not args.dry_run:
+        refuse_live_target(context, target, force=args.force)
     start = args.start or args.at - DEFAULT_LOOKBACK
     history = item_history(context.store(), args.table, args.key, start, datetime.now(UTC))
     state = state_at(history, args.at)
-    target = args.target or context.live_table(args.table)
     summary = {
         "target": target,
         "at": args.at.isoformat(),
@@ -62,8 +90,21 @@ def _restore(args: argparse.Namespace) -> int:
         "item": state.item,
     }
     if args.dry_run:
-        print(json.dumps({**summary, "action": "none (dry run)"}))
-        return 0
-    action = restore_item(state, context.clients.client("dynamodb"), target, context.live, force=args.force)
-    print(json.dumps({**summary, "action": action}))
+        action = "none (dry run)"
+    else:
+        dynamodb = context.clients.client("dynamodb")
+        action = restore_item(state, dynamodb, target, context.live, force=args.force)
+    result = {**summary, "action": action}
+    out.result(
+        result,
+        lambda: key_values(
+            [
+                ("target", target),
+                ("state at", f"{args.at.isoformat()}: {'exists' if state.exists else 'did not exist'}"),
+                ("based on change", state.based_on.sequence_number),
+                ("action", action),
+            ],
+            indent="",
+        ),
+    )
     return 0

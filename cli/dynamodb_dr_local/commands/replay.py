@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
 from typing import Any
 
 from pydantic import ValidationError
 
 from dynamodb_dr.cdc.replay import ReplayRequest, replay
-from dynamodb_dr_local.commands.cdc_common import add_stack_arguments, parse_time, stack_context
+from dynamodb_dr_local.commands.cdc_common import (
+    add_stack_arguments,
+    parse_time,
+    refuse_live_target,
+    stack_context,
+)
 from dynamodb_dr_local.errors import CliError
+from dynamodb_dr_local.output import Output, key_values
 
 
 def register(subparsers: Any) -> None:
@@ -35,8 +40,10 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    out = Output(json_mode=args.json)
     context = stack_context(args)
     context.require_protected(args.table)
+    refuse_live_target(context, args.target, force=args.force)
     try:
         request = ReplayRequest(
             table=args.table,
@@ -52,14 +59,11 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(f"invalid replay request: {problems}") from None
 
     def progress(done: int, total: int) -> None:
-        print(f"\rreplay: {done:,}/{total:,} keys written", end="", file=sys.stderr, flush=True)
+        out.progress(f"replay: {done:,}/{total:,} keys written", final=done >= total)
 
     report = replay(
         request, context.store(), context.clients.client("dynamodb"), context.live, progress=progress
     )
-    if report.batches and not report.dry_run:
-        print(file=sys.stderr)
-    width = max(len(name) for name in asdict(report))
-    for name, value in asdict(report).items():
-        print(f"{name:<{width}}  {value}")
+    fields = asdict(report)
+    out.result(fields, lambda: key_values(list(fields.items()), indent=""))
     return 0

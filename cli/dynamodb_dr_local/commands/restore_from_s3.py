@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.exports.rebuild import RebuildReport, RebuildRequest, rebuild_from_s3
+from dynamodb_dr_local.commands.cdc_common import parse_time
+from dynamodb_dr_local.errors import CliError
+from dynamodb_dr_local.output import Output
+from dynamodb_dr_local.stack_lookup import add_stack_arguments, clients, lookup
 
 
 def register(subparsers: Any) -> None:
@@ -29,12 +31,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--table", required=True, help="logical name of the protected table")
     parser.add_argument("--target", required=True, help="name of the new table (must not exist)")
     parser.add_argument(
-        "--at", required=True, type=_when, help="point in time, ISO 8601 (e.g. 2026-11-20T12:00Z)"
+        "--at",
+        required=True,
+        type=parse_time,
+        help="point in time: ISO 8601 (UTC when no offset, e.g. 2026-11-20T12:00Z), now or now-30m",
     )
-    parser.add_argument("--bucket", required=True, help="archive bucket (or its replica)")
+    parser.add_argument(
+        "--bucket", help="archive bucket or its DR replica (default: the stack's ArchiveBucketName output)"
+    )
     parser.add_argument("--prefix", default="exports", help="export prefix in the bucket (default: exports)")
-    parser.add_argument("--region", help="AWS region of the bucket and the new table")
-    parser.add_argument("--endpoint-url", help="AWS endpoint (an emulator)")
     parser.add_argument(
         "--no-import", action="store_true", help="batch-write the FULL export instead of importing"
     )
@@ -49,24 +54,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--keep-partial", action="store_true", help="keep the new table if the rebuild fails")
     parser.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help="also write the report as JSON here")
+    add_stack_arguments(parser)
     parser.set_defaults(run=_run)
 
 
-def _when(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _run(args: argparse.Namespace) -> int:
+    aws = clients(args)
+    bucket = args.bucket or _stack_bucket(args)
     try:
         request = RebuildRequest(
             table=args.table,
             target=args.target,
             at=args.at,
-            bucket=args.bucket,
+            bucket=bucket,
             prefix=args.prefix,
             use_import=not args.no_import,
             cdc=not args.no_cdc,
@@ -78,17 +78,26 @@ def _run(args: argparse.Namespace) -> int:
         raise InvalidInput(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from exc
-    clients = AwsClients(region_name=args.region, endpoint_url=args.endpoint_url)
+    out = Output(json_mode=args.json)
     report = rebuild_from_s3(
         request,
-        clients.client("dynamodb"),
-        clients.client("s3"),
-        progress=lambda line: print(f"  {line}", flush=True),
+        aws.client("dynamodb"),
+        aws.client("s3"),
+        progress=lambda line: out.note(f"  {line}"),
     )
-    print(render(report))
+    out.result(asdict(report), lambda: render(report))
     if args.report:
-        args.report.write_text(json.dumps(asdict(report), indent=2))
+        args.report.write_text(json.dumps(asdict(report), indent=2, default=str))
     return 0
+
+
+def _stack_bucket(args: argparse.Namespace) -> str:
+    """Only the bucket is needed (the source region may be gone): the stack is a convenience."""
+    try:
+        return lookup(args).output("ArchiveBucketName")
+    except CliError as exc:
+        hint = "pass --bucket (the archive bucket or its DR replica)"
+        raise CliError(str(exc), hint=hint, name=exc.name) from None
 
 
 def render(report: RebuildReport) -> str:

@@ -74,7 +74,7 @@ def _row(t: TablePosture) -> tuple[str, ...]:
         return (t.logical_name, t.live_table or "?", "FAILED", *("-" * 7))
     pitr = "?" if t.pitr is None else (f"on, lag {_age(t.pitr.lag_seconds)}" if t.pitr.enabled else "OFF")
     if t.pitr and t.pitr.enabled and t.pitr.window_days is not None:
-        pitr += f", {t.pitr.window_days:g}d window"
+        pitr += f", {_age(t.pitr.window_days * 86400)} window"
     backup = "?" if t.backups is None else (_age(t.backups.age_seconds) if t.backups.newest else "none")
     if t.backups and t.backups.last_run_failed:
         backup += " (last run FAILED)"

@@ -48,7 +48,7 @@ def run_cdc_stage(
     dynamodb = emu.clients.client("dynamodb")
     store = ArchiveStore(emu.clients.client("s3"), stack.outputs["ArchiveBucketName"])
     reader = StreamReader(dynamodb, emu.clients.client("dynamodbstreams"), logical_table)
-    reader.read(limit=10**9)  # start after what the table already holds (the initial load)
+    reader.skip_to_latest()  # start after what the table already holds (the initial load)
     started = datetime.now(UTC)
     resource = emu.clients.session_resource("dynamodb").Table(logical_table)
     keys = [

@@ -81,7 +81,7 @@ class Archiver:
         )
 
     def skip_backlog(self) -> None:
-        self._reader.read(limit=10**9)
+        self._reader.skip_to_latest()
 
     def drain(self) -> int:
         records = self._reader.read(limit=10**9)

@@ -1,4 +1,4 @@
-"""Plain-text tables and progress lines for the drill's output."""
+"""Plain-text tables and progress lines for the drill's output (progress goes to stderr)."""
 
 from __future__ import annotations
 
@@ -7,31 +7,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from dynamodb_dr_local.output import table as _table
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    out = [line, _row(cells[0], widths), line]
-    out += [_row(row, widths) for row in cells[1:]]
-    out.append(line)
-    return "\n".join(out)
-
-
-def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    return "|" + "|".join(f" {c:<{w}} " for c, w in zip(cells, widths, strict=True)) + "|"
+    return _table(headers, rows, boxed=True)
 
 
 class Progress:
-    """Timestamped step lines, relative to the drill's start."""
+    """Timestamped step lines, relative to the drill's start, on stderr (stdout is the report)."""
 
     def __init__(self, stream: Any = None) -> None:
-        self._stream = stream or sys.stdout
+        self._stream = stream
         self._start = time.monotonic()
 
     def step(self, message: str) -> None:
         elapsed = time.monotonic() - self._start
-        print(f"[{elapsed:6.1f}s] {message}", file=self._stream, flush=True)
+        print(f"[{elapsed:6.1f}s] {message}", file=self._stream or sys.stderr, flush=True)
 
     @property
     def elapsed(self) -> float:

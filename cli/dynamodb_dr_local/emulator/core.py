@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import socket
 import warnings
 from pathlib import Path
 from typing import Any
 
 from dynamodb_dr.core.aws import AwsClients
-from dynamodb_dr_local.emulator import fast_dynamodb
+from dynamodb_dr_local.emulator import fast_dynamodb, fast_items
 from dynamodb_dr_local.emulator.handlers import HandlerRouter
 from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack
 from dynamodb_dr_local.emulator.stream_toggle import allow_stream_toggle
@@ -31,6 +31,10 @@ EMULATOR_ENV = {
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     "MOTO_ALLOW_NONEXISTENT_REGION": "true",
 }
+
+
+class PortInUse(OSError):
+    """The emulator's server port is taken (moto's server would wait forever)."""
 
 
 def _no_wait(self: Any, env: Any, wait_seconds: int) -> None:
@@ -82,10 +86,13 @@ class Patches:
         # Point-in-time history and a moving restorable window (emulator/pitr.py).
         # CloudFormation state machines land where the ASL engine runs them (emulator/statemachines.py).
         from dynamodb_dr_local.emulator.pitr import PitrHooks
+        from dynamodb_dr_local.emulator.quiet import install_unimplemented_as_errors
         from dynamodb_dr_local.emulator.statemachines import StateMachineHooks
 
         PitrHooks(self._set).install()
+        fast_items.install(self._set)  # backups rely on pitr's copy-on-write updates
         StateMachineHooks(self._set).install()
+        install_unimplemented_as_errors(self._set)  # an error response, not an HTML 500 page
 
     def uninstall(self) -> None:
         while self._saved:
@@ -102,11 +109,22 @@ class Emulator:
     """
 
     def __init__(
-        self, region: str = REGION, *, server: bool = False, host: str = "127.0.0.1", port: int = 0
+        self,
+        region: str = REGION,
+        *,
+        server: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        pitr_lag_seconds: float = 0.0,
     ) -> None:
         """`server=True` also serves the account over HTTP (moto server, same process), so the AWS
-        CLI or any SDK can use it at `endpoint_url`; port 0 picks a free port."""
+        CLI or any SDK can use it at `endpoint_url`; port 0 picks a free port.
+
+        `pitr_lag_seconds`: how far PITR's LatestRestorableDateTime trails the clock. AWS's trails
+        by about 5 minutes (`pitr.AWS_LATEST_LAG_SECONDS`: `local` and the drill use it); tests
+        that restore to the moment they just wrote keep 0."""
         self.region = region
+        self.pitr_lag_seconds = pitr_lag_seconds
         self.router = HandlerRouter()
         self.clients = AwsClients(region_name=region, max_attempts=2)
         self.endpoint_url: str | None = None
@@ -131,18 +149,29 @@ class Emulator:
         # Handlers that report through per-table EMF documents leave the run-level set empty.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         if self._server_address:
-            self._start_server(*self._server_address)
+            try:
+                self._start_server(*self._server_address)
+            except BaseException:
+                self.__exit__()  # put the environment back
+                raise
         else:
             self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[call-overload]
             self._mock.start()
         self._patches.install()
+        from dynamodb_dr_local.emulator.pitr import CONTROL
+
+        CONTROL.latest_lag_seconds = self.pitr_lag_seconds
         return self
 
     def _start_server(self, host: str, port: int) -> None:
         from moto.moto_api._internal.models import moto_api_backend
         from moto.server import ThreadedMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+        from dynamodb_dr_local.emulator.quiet import quiet_server_logs
+
+        quiet_server_logs()  # no access log per request, no moto internals, one line per error
+        if port:
+            _check_port(host, port)
         self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._server.start()
         bound_host, bound_port = self._server.get_host_and_port()
@@ -181,6 +210,15 @@ class Emulator:
             parameters=parameters,
             template_path=template_path,
         )
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(f"port {port} on {host} is in use ({exc.strerror})") from None
 
 
 def _reset_backends() -> None:

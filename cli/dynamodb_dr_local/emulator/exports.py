@@ -25,7 +25,10 @@ from typing import Any
 
 from dynamodb_dr_local.emulator.pitr import ENABLED_ATTR as PITR_ENABLED_ATTR
 
-Snapshot = dict[str, dict[str, Any]]  # key json -> DynamoDB-JSON item
+# key -> moto Item. Stored item objects are never changed in place (pitr.copy_on_write), so a
+# snapshot can hold them as they are: an item is unchanged between two snapshots iff it is the
+# same object, and only changed items are converted to DynamoDB JSON.
+Snapshot = dict[tuple[Any, ...], Any]
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -173,9 +176,10 @@ class ExportEmulation:
         failure = self.fail_next
         self.fail_next = None
         if export_from is None:
-            export.lines = [{"Item": item} for item in current.values()]
+            export.lines = [{"Item": _image(item)} for item in current.values()]
         elif export_from in history:
-            export.lines = _changes(history[export_from], current, export_time)
+            key_attrs = [k for k in (table.hash_key_attr, table.range_key_attr) if k]
+            export.lines = _changes(history[export_from], current, export_time, key_attrs)
         else:
             failure = failure or "IncrementalExportHistoryMissing"
         history[export_time] = current
@@ -190,11 +194,11 @@ class ExportEmulation:
         return export
 
     def _snapshot(self, table: Any) -> Snapshot:
-        keys = [k for k in (table.hash_key_attr, table.range_key_attr) if k]
         snapshot: Snapshot = {}
-        for item in table.all_items():
-            image = item.to_json(root_attr_name="Item")["Item"]
-            snapshot[json.dumps({k: image[k] for k in keys}, sort_keys=True)] = image
+        for value in table.items.values():
+            for item in value.values() if table.range_key_attr else (value,):
+                range_key = () if item.range_key is None else (item.range_key.type, str(item.range_key.value))
+                snapshot[(item.hash_key.type, str(item.hash_key.value), *range_key)] = item
         return snapshot
 
     def _finish(self, export: EmulatedExport, *, failure: str | None) -> None:
@@ -245,18 +249,29 @@ class ExportEmulation:
         export.status = "COMPLETED"
 
 
-def _changes(before: Snapshot, after: Snapshot, at: datetime) -> list[dict[str, Any]]:
+def _image(item: Any) -> dict[str, Any]:
+    return dict(item.to_json(root_attr_name="Item")["Item"])
+
+
+def _changes(before: Snapshot, after: Snapshot, at: datetime, key_attrs: list[str]) -> list[dict[str, Any]]:
     """AWS incremental export lines (NEW_AND_OLD_IMAGES) for every item that differs."""
     micros = {"N": str(int(at.timestamp() * 1_000_000))}
     lines: list[dict[str, Any]] = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
-        if old == new:
+        if old is new:
             continue
-        line: dict[str, Any] = {"Metadata": {"WriteTimestampMicros": micros}, "Keys": json.loads(key)}
-        if old is not None:
-            line["OldImage"] = old
-        if new is not None:
-            line["NewImage"] = new
+        old_image = _image(old) if old is not None else None
+        new_image = _image(new) if new is not None else None
+        if old_image == new_image:
+            continue
+        image = new_image if new_image is not None else old_image
+        assert image is not None
+        keys = {name: image[name] for name in key_attrs}
+        line: dict[str, Any] = {"Metadata": {"WriteTimestampMicros": micros}, "Keys": keys}
+        if old_image is not None:
+            line["OldImage"] = old_image
+        if new_image is not None:
+            line["NewImage"] = new_image
         lines.append(line)
     return lines

@@ -5,6 +5,8 @@ and its restorable window is frozen at the moment PITR was enabled. These hooks 
 the before-image of every write with its time, rewind a restored copy to RestoreDateTime, honour
 the restore overrides (billing mode, SSE), and make the window move like AWS's:
 earliest = max(PITR enabled at, now - recovery period), latest = now - `latest_lag_seconds`.
+`clock_offset_seconds` moves this window's "now" ahead, to simulate time passing (the drill's
+on-call response) without waiting for it.
 
 `PitrControl` also lets tests make restores slow (tables stay CREATING for some describes).
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+AWS_LATEST_LAG_SECONDS = 300.0  # AWS: LatestRestorableDateTime is about 5 minutes behind now
 HISTORY_ATTR = "_dr_pitr_history"  # list[(timestamp, hash_key, range_key, before_item_or_None)]
 ENABLED_ATTR = "_dr_pitr_enabled_at"
 CREATING_ATTR = "_dr_creating_describes"
@@ -27,6 +30,7 @@ class PitrControl:
     """Knobs tests may turn. `creating_describes` < 0 keeps restored tables CREATING forever."""
 
     latest_lag_seconds: float = 0.0
+    clock_offset_seconds: float = 0.0
     creating_describes: int = 0
     restores: list[dict[str, Any]] = field(default_factory=list)
 
@@ -64,6 +68,19 @@ def _keys(table: Any, attrs: dict[str, Any]) -> tuple[Any, Any] | None:
     return DynamoType(attrs[table.hash_key_attr]), range_key
 
 
+def copy_on_write(table: Any, keys: tuple[Any, Any]) -> Any:
+    """Before moto updates an item in place, give the table its own copy of it: the object it
+    held (returned) may be shared with the history and with backups, which must not change."""
+    current = table.get_item(*keys)
+    if current is not None:
+        hash_key, range_key = keys
+        if range_key is None:
+            table.items[hash_key] = copy.deepcopy(current)
+        else:
+            table.items[hash_key][range_key] = copy.deepcopy(current)
+    return current
+
+
 def rewind_items(table: Any, items: Any, until: float) -> Any:
     """`items` (a copy of `table.items`) as they were at `until`: undo every later write."""
     history = table.__dict__.get(HISTORY_ATTR, [])
@@ -87,10 +104,11 @@ def window(table: Any, now: float | None = None) -> tuple[float, float] | None:
     description = table.continuous_backups.get("PointInTimeRecoveryDescription", {})
     if description.get("PointInTimeRecoveryStatus") != "ENABLED":
         return None
-    now = time.time() if now is None else now
+    real_now = time.time()
+    now = real_now + CONTROL.clock_offset_seconds if now is None else now
     enabled_at = table.__dict__.get(ENABLED_ATTR, _epoch(description["EarliestRestorableDateTime"]))
     period_days = float(description.get("RecoveryPeriodInDays", 35))
-    latest = max(enabled_at, now - CONTROL.latest_lag_seconds)
+    latest = max(enabled_at, min(real_now, now - CONTROL.latest_lag_seconds))  # never past the data
     return max(enabled_at, now - period_days * 86400), latest
 
 
@@ -101,7 +119,7 @@ class PitrHooks:
         self._set = set_attr
 
     def install(self) -> None:
-        CONTROL.latest_lag_seconds, CONTROL.creating_describes = 0.0, 0
+        CONTROL.latest_lag_seconds, CONTROL.creating_describes, CONTROL.clock_offset_seconds = 0.0, 0, 0.0
         CONTROL.restores.clear()
         self._install_history()
         self._install_window_and_restore()
@@ -114,9 +132,11 @@ class PitrHooks:
         orig_put, orig_delete = Table.put_item, Table.delete_item
         orig_update_item = DynamoDBBackend.update_item
 
+        # A put or delete replaces the item object and never changes it again: the history keeps
+        # it as it is. An update changes the object in place, so the table gets its own copy first.
         def put_item(table: Any, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             keys = _keys(table, item_attrs)
-            before = copy.deepcopy(table.get_item(*keys)) if keys else None
+            before = table.get_item(*keys) if keys else None
             result = orig_put(table, item_attrs, *args, **kwargs)
             if keys:
                 _record(table, keys[0], keys[1], before)
@@ -125,13 +145,13 @@ class PitrHooks:
         def delete_item(table: Any, hash_key: Any, range_key: Any) -> Any:
             result = orig_delete(table, hash_key, range_key)
             if result is not None:
-                _record(table, hash_key, range_key, copy.deepcopy(result))
+                _record(table, hash_key, range_key, result)
             return result
 
         def update_item(backend: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
             table = backend.get_table(table_name)
             keys = _keys(table, key)
-            before = copy.deepcopy(table.get_item(*keys)) if keys else None
+            before = copy_on_write(table, keys) if keys else None
             result = orig_update_item(backend, table_name, key, *args, **kwargs)
             if keys:
                 _record(table, keys[0], keys[1], before)

@@ -126,6 +126,7 @@ def deploy_stack(
     }
     # moto skips bucket policies and most bucket settings: apply them from the template.
     apply_post_deploy(clients, template.cloudformation, resources, parameters, stack_name=stack_name)
+    _key_policies_as_text()
     cfn_resources = template.cloudformation["Resources"]
     for logical_id, resource in cfn_resources.items():
         if resource["Type"] != "AWS::Lambda::Function":
@@ -136,3 +137,15 @@ def deploy_stack(
         router.register(resources[logical_id], HandlerSpec(code_dir, resource["Properties"]["Handler"]))
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     return DeployedStack(stack_name, resources, outputs, dict(parameters), template)
+
+
+def _key_policies_as_text() -> None:
+    """moto's CloudFormation keeps an AWS::KMS::Key's KeyPolicy as a dict, which its own
+    DescribeKey then fails to parse: store it as the JSON text KMS keeps."""
+    from moto.kms.models import kms_backends
+
+    for regions in kms_backends.values():
+        for backend in regions.values():
+            for key in backend.keys.values():
+                if isinstance(key.policy, dict):
+                    key.policy = json.dumps(key.policy)

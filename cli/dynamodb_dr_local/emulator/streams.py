@@ -51,6 +51,16 @@ class StreamReader:
         self.stream_arn = str(dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"])
         self._streams = streams
         self._after: dict[str, str] = {}  # shard -> last sequence number read
+        self._start: dict[str, str] = {}  # shard -> iterator to start from (skip_to_latest)
+
+    def skip_to_latest(self) -> None:
+        """Start after what the stream holds now without reading it (Lambda's LATEST position)."""
+        shards = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            self._after.pop(shard["ShardId"], None)
+            self._start[shard["ShardId"]] = self._streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST"
+            )["ShardIterator"]
 
     def read(self, limit: int = 1000) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
@@ -64,12 +74,15 @@ class StreamReader:
                 )
             else:
                 request["ShardIteratorType"] = "TRIM_HORIZON"
-            iterator = self._streams.get_shard_iterator(**request)["ShardIterator"]
+            start = self._start.pop(shard_id, None)
+            iterator = start or self._streams.get_shard_iterator(**request)["ShardIterator"]
             while iterator and len(records) < limit:
                 page = self._streams.get_records(
                     ShardIterator=iterator, Limit=min(1000, limit - len(records))
                 )
                 if not page["Records"]:
+                    if shard_id not in self._after:  # nothing after the LATEST start yet: keep it
+                        self._start[shard_id] = page.get("NextShardIterator") or iterator
                     break
                 records.extend(lambda_record(r, self.stream_arn) for r in page["Records"])
                 self._after[shard_id] = page["Records"][-1]["dynamodb"]["SequenceNumber"]

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from dynamodb_dr.backup.create import Clock, take_tick_backup
 from dynamodb_dr.backup.ledger import BackupLedger, BackupRecord
 from dynamodb_dr.core.config import ResolvedPolicies, Settings, StackSettings, TablePolicy
 from dynamodb_dr.core.dynamo import BackupSummary, DynamoControl
-from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected, TransientAwsError
+from dynamodb_dr.core.errors import DynamoDbDrError, TableNotProtected, TickImplausible
 from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr.core.registry import TableRegistry
 
 logger = logging.getLogger(__name__)
 
-BACKUP_NAME_PREFIX = "ddbdr-"
-CREATE_ATTEMPTS = 4
+# A tick may be this far ahead of the clock (scheduler and Lambda clocks differ slightly).
+TICK_SKEW = timedelta(minutes=5)
 
 
 class BackupSettings(StackSettings):
     """The backup function's environment: the stack-wide settings (it needs nothing else)."""
-
-
-def backup_name(logical_name: str, tick: ScheduleTick) -> str:
-    """Sortable, unique per table and tick: ddbdr-<table>-<YYYYMMDDTHHMMSSZ>."""
-    return f"{BACKUP_NAME_PREFIX}{logical_name}-{tick.tick_id}"
 
 
 @dataclass
@@ -36,7 +31,7 @@ class TableBackupResult:
     live_table: str | None = None
     pitr: str = "unknown"  # enabled | repaired | disabled
     replica: str = "off"  # off | <status in the DR region, lower case> | added
-    backup: str = "skipped"  # created | exists | in-progress | disabled | skipped
+    backup: str = "skipped"  # created | exists | disabled | skipped (errors say why)
     backup_name: str | None = None
     deleted: list[str] = field(default_factory=list)
     kept: int = 0
@@ -62,13 +57,23 @@ class BackupDependencies:
     registry: TableRegistry
     dynamo: DynamoControl
     ledger: BackupLedger
-    sleep: Callable[[float], None] = time.sleep
+    clock: Clock = field(default_factory=lambda: system_clock(timedelta(minutes=15)))
+
+
+def system_clock(remaining: timedelta) -> Clock:
+    """The real clock, for an invocation that may run for `remaining` more."""
+    return Clock(now=lambda: datetime.now(UTC), deadline=datetime.now(UTC) + remaining, sleep=time.sleep)
 
 
 def run_backups(
     tick: ScheduleTick, settings: Settings, policies: ResolvedPolicies, deps: BackupDependencies
 ) -> BackupRunReport:
     """Protect every table (or the tick's subset). One table's failure never stops the others."""
+    now = deps.clock.now()
+    if tick.scheduled_time > now + TICK_SKEW:
+        raise TickImplausible(
+            f"tick {tick.tick_id} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ}): refused, nothing done"
+        )
     names = tick.tables or settings.protected_tables
     unknown = [name for name in names if name not in settings.protected_tables]
     if unknown:
@@ -140,54 +145,10 @@ def _take_backup(
         result.backup = "disabled"
         return
     assert result.live_table
-    name = backup_name(result.logical_name, tick)
-    result.backup_name = name
-    now = datetime.now(UTC)
-    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # backup times carry milliseconds
-    claim = deps.ledger.claim(result.logical_name, tick.tick_id, name, result.live_table, now)
-    if not claim.won:
-        existing = claim.existing
-        result.backup = "exists" if existing and existing.backup_arn else "in-progress"
-        return
-    assert claim.first_claimed_at
-    try:
-        # An earlier attempt of this tick may have created the backup and died before recording it.
-        earlier = _made_by_this_tick(deps.dynamo, result.live_table, name, claim.first_claimed_at)
-        created = earlier or _create(deps.dynamo, result.live_table, name, claim.first_claimed_at, deps.sleep)
-    except DynamoDbDrError as exc:
-        deps.ledger.record_failed(result.logical_name, tick.tick_id, f"{exc.code}: {exc}")
-        raise
-    deps.ledger.record_created(result.logical_name, tick.tick_id, created.arn)
-    result.backup = "exists" if earlier else "created"
-
-
-def _made_by_this_tick(
-    dynamo: DynamoControl, table: str, name: str, first_claimed_at: datetime
-) -> BackupSummary | None:
-    """A backup with this tick's name created after the tick was first claimed: ours. One with the
-    same name made earlier (by a person) is never adopted, so it can never be pruned."""
-    for backup in dynamo.list_user_backups(table):
-        if backup.name == name and backup.created >= first_claimed_at:
-            return backup
-    return None
-
-
-def _create(
-    dynamo: DynamoControl, table: str, name: str, first_claimed_at: datetime, sleep: Callable[[float], None]
-) -> BackupSummary:
-    """CreateBackup is not idempotent: it is sent without SDK retries, and after a transient error
-    (possibly a lost response) the backup is looked up by name before it is sent again."""
-    for attempt in range(CREATE_ATTEMPTS):
-        try:
-            return dynamo.create_backup(table, name)
-        except TransientAwsError:
-            found = _made_by_this_tick(dynamo, table, name, first_claimed_at)
-            if found:
-                return found
-            if attempt == CREATE_ATTEMPTS - 1:
-                raise
-            sleep(min(2.0, 0.2 * 2**attempt))
-    raise AssertionError("unreachable")
+    done = take_tick_backup(
+        result.logical_name, result.live_table, tick, dynamo=deps.dynamo, ledger=deps.ledger, clock=deps.clock
+    )
+    result.backup, result.backup_name = done.status, done.name
 
 
 def _prune(
@@ -203,7 +164,8 @@ def _prune(
     for physical in sorted({r.physical_table for r in ours}):
         listed.update({b.arn: b for b in deps.dynamo.list_user_backups(physical)})
     available = sorted((r for r in ours if _is_available(r, listed)), key=lambda r: r.tick, reverse=True)
-    cutoff = tick.scheduled_time - timedelta(days=policy.backup_retention_days)
+    # Age is measured against the current time, never the tick's (run_backups refuses future ticks).
+    cutoff = deps.clock.now() - timedelta(days=policy.backup_retention_days)
     keep, candidates = available[: policy.min_backups_kept], available[policy.min_backups_kept :]
     result.kept = len(keep)
     for record in candidates:
@@ -212,7 +174,7 @@ def _prune(
             continue
         assert record.backup_arn
         deps.dynamo.delete_backup(record.backup_arn)
-        deps.ledger.record_deleted(result.logical_name, record.tick, datetime.now(UTC))
+        deps.ledger.record_deleted(result.logical_name, record.tick, deps.clock.now())
         result.deleted.append(record.backup_name)
 
 

@@ -2,8 +2,9 @@
 
 For every protected table it resolves the live physical table (SSM pointer), makes sure that
 table's stream is on with NEW_AND_OLD_IMAGES (a restored table has none, and someone may turn it
-off), and keeps the archiver's mapping on it: created when missing, re-enabled when disabled, its
-settings put back when they drifted. What it cannot fix it reports (a mapping whose last
+off), and keeps the archiver's mapping on it: created when missing (unless the stream already has
+the two readers AWS advises at most), re-enabled when disabled, its settings put back when they
+drifted. What it cannot fix it reports (a mapping whose last
 processing result is a problem, a stream that had been off: its changes meanwhile are in no
 stream). It records since when the archive holds every change of each stream (cdc/coverage.py).
 
@@ -31,7 +32,7 @@ from dynamodb_dr.cdc.coverage import (
 from dynamodb_dr.cdc.timeline import TimelineRecorder
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import StackSettings
-from dynamodb_dr.core.errors import DynamoDbDrError, StreamViewMismatch
+from dynamodb_dr.core.errors import DynamoDbDrError, StreamReadersExceeded, StreamViewMismatch
 from dynamodb_dr.core.registry import TableRegistry
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 STREAM_VIEW: Final = "NEW_AND_OLD_IMAGES"
 SETTLED_STATES: Final = frozenset({"Enabled", "Disabled"})  # states an update is accepted in
 OFF_STATES: Final = frozenset({"Disabled", "Disabling"})
+# AWS advises at most two simultaneous readers per stream shard; more are throttled.
+MAX_STREAM_READERS: Final = 2
 
 
 class FollowerSettings(StackSettings):
@@ -215,6 +218,7 @@ class StreamFollower:
         )
         mapping = mappings.get(follow.stream_arn)
         if mapping is None:
+            self._check_readers(follow.stream_arn, follow.live_table)
             self._create_mapping(follow.stream_arn)
             since = coverage_since_after_create(stream, now)
             self._coverage.record_coverage(stream, since, "mapping created (TRIM_HORIZON)", now)
@@ -276,6 +280,23 @@ class StreamFollower:
                 TableName=table, StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW}
             )["TableDescription"]
         return str(updated["LatestStreamArn"]), True
+
+    def _check_readers(self, stream_arn: str, table: str) -> None:
+        """Refuse to become a stream's third reader: every reader would be throttled."""
+        paginator = self._lambda.get_paginator("list_event_source_mappings")
+        with aws_errors(table=table):
+            others = [
+                m.get("FunctionArn", "")
+                for page in paginator.paginate(EventSourceArn=stream_arn)
+                for m in page.get("EventSourceMappings", [])
+                if m.get("State") not in {"Disabled", "Deleting"}
+            ]
+        if len(others) >= MAX_STREAM_READERS:
+            raise StreamReadersExceeded(
+                f"the stream of {table} already has {len(others)} readers (AWS advises at most "
+                f"{MAX_STREAM_READERS} per shard): the archiver is not added; move a reader off it",
+                table=table,
+            )
 
     def _create_mapping(self, stream_arn: str) -> None:
         with aws_errors():

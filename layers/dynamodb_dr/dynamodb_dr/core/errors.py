@@ -194,3 +194,23 @@ class CdcCoverageIncomplete(RebuildFailed):
     """The CDC archive does not provably cover the window up to the requested time."""
 
     code = "CdcCoverageIncomplete"
+
+
+class BackupClaimHeld(DynamoDbDrError):
+    """Another attempt of the same schedule tick holds its backup claim longer than this
+    invocation may run: the tick has no backup yet (a later attempt takes the claim over)."""
+
+    code = "BackupClaimHeld"
+
+
+class TickImplausible(InvalidInput):
+    """A schedule tick's time is implausible (in the future): nothing is done for it."""
+
+    code = "TickImplausible"
+
+
+class StreamReadersExceeded(DynamoDbDrError):
+    """A table's stream already has the two readers AWS advises per shard: adding the archiver
+    would throttle them all, so it is not added (and the run alarms)."""
+
+    code = "StreamReadersExceeded"

@@ -1,37 +1,48 @@
-"""Scheduled restore rehearsals: measure the real restore time of every protected table.
+"""Scheduled restore rehearsals: measure the real restore time of every protected table, within
+the account's restore quotas and never in an operator's way.
 
-`start_rehearsals` starts the restore state machine once per table and tick, with no cutover,
-into a scratch table `<logical>-dr-rehearsal-<tick>`. `follow_up` records how each execution
-ended and how long it took (the RTO history), then deletes the scratch table: only a table named
-for that rehearsal, tagged by that execution, and not any table's live table.
+`start_rehearsals` claims one rehearsal per table and tick and starts the restore state machine,
+with no cutover, into a scratch table `<logical>-dr-rehearsal-<tick>`, at most
+`rehearsal_max_concurrent` at a time and none while an operator's restore is running: the others
+wait in the queue (their claimed records) and `follow_up` starts them as slots free. An account
+allows 50 concurrent restores; rehearsals take at most the configured share, and an operator's
+restore also retries DynamoDB's LimitExceeded with backoff. `follow_up` records how each execution
+ended and how long it took (the RTO history), then deletes the scratch table and everything the
+tool set up for it: only a table named for that rehearsal, tagged by that execution, and not any
+table's live table.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from dynamodb_dr.core.aws import aws_errors, error_code
-from dynamodb_dr.core.config import Settings
-from dynamodb_dr.core.errors import TableNotFound, TableNotProtected
+from pydantic import Field
+
+from dynamodb_dr.core.config import Settings, StackSettings
+from dynamodb_dr.core.errors import LimitExceeded, TableNotFound, TableNotProtected
 from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.posture.rehearsal_aws import ExecutionState
 from dynamodb_dr.posture.rto_history import FINISHED, RehearsalRecord, RtoHistoryStore, seconds_between
-from dynamodb_dr.restore.tables import (
-    TAG_EXECUTION,  # the restore tags each table it creates
-    RestoreTables,
-)
-
-if TYPE_CHECKING:
-    from types_boto3_dynamodb import DynamoDBClient
-    from types_boto3_stepfunctions import SFNClient
 
 SCRATCH_INFIX = "-dr-rehearsal-"
+EXECUTION_PREFIX = "rehearsal-"
 RUNNING = "RUNNING"
-START_GRACE = timedelta(hours=1)  # the schedule's retries of a failed start fit in this
+QUEUE_LIMIT = timedelta(days=7)  # a rehearsal that could not start within this is given up
+DEFAULT_MAX_CONCURRENT = 10
+
+
+class RehearsalSettings(StackSettings):
+    """The rehearsal function's environment."""
+
+    restore_state_machine_arn: str = Field(
+        pattern=r"^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:stateMachine:[\w-]+$"
+    )
+    # Rehearsal restores running at once (an account allows 50 concurrent restores by default).
+    rehearsal_max_concurrent: int = Field(default=DEFAULT_MAX_CONCURRENT, ge=1, le=40)
 
 
 class RehearsalTick(ScheduleTick):
@@ -40,67 +51,38 @@ class RehearsalTick(ScheduleTick):
     task: Literal["rehearse", "follow_up"]
 
 
-@dataclass(frozen=True)
-class ExecutionState:
-    status: str  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED | PENDING_REDRIVE
-    started: datetime
-    stopped: datetime | None = None
-    error: str | None = None
-
-
 class RestoreStarter(Protocol):
-    """The restore state machine (issue 5), or a fake in tests."""
+    """The restore state machine, or a fake in tests."""
 
     def start(self, name: str, request: dict[str, Any]) -> str: ...
 
     def describe(self, execution_arn: str) -> ExecutionState: ...
 
-
-class StepFunctionsStarter:
-    def __init__(self, sfn: SFNClient, state_machine_arn: str) -> None:
-        self._sfn = sfn
-        self._arn = state_machine_arn
-
-    def start(self, name: str, request: dict[str, Any]) -> str:
-        try:
-            with aws_errors():
-                response = self._sfn.start_execution(
-                    stateMachineArn=self._arn, name=name, input=json.dumps(request)
-                )
-        except Exception as exc:
-            if error_code(exc.__cause__ or exc) != "ExecutionAlreadyExists":
-                raise
-            # A retried start of the same rehearsal: the execution name is deterministic.
-            return f"{self._arn.replace(':stateMachine:', ':execution:')}:{name}"
-        return str(response["executionArn"])
-
-    def describe(self, execution_arn: str) -> ExecutionState:
-        with aws_errors():
-            d = self._sfn.describe_execution(executionArn=execution_arn)
-        error = ": ".join(str(d[k]) for k in ("error", "cause") if d.get(k))
-        return ExecutionState(d["status"], d["startDate"], d.get("stopDate"), error[:500] or None)
+    def running(self) -> list[str]: ...
 
 
-class ScratchTables:
-    """DynamoDB adapter limited to what clean-up needs (the restore's own table adapter)."""
+class Scratch(Protocol):
+    def execution_tag(self, table: str) -> str | None: ...
 
-    def __init__(self, dynamodb: DynamoDBClient) -> None:
-        self._tables = RestoreTables(dynamodb)
-
-    def execution_tag(self, table: str) -> str | None:
-        """The restore execution that created `table`; raises TableNotFound when it is gone."""
-        return self._tables.tags(table).get(TAG_EXECUTION)
-
-    def delete(self, table: str) -> None:
-        self._tables.delete(table)
+    def delete(self, table: str) -> None: ...
 
 
 @dataclass
 class RehearsalRun:
     started: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+    queued: list[str] = field(default_factory=list)  # claimed, waiting for restore capacity
     finished: list[dict[str, Any]] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # table -> error (start or follow-up)
+
+
+def free_slots(starter: RestoreStarter, max_concurrent: int) -> int:
+    """Rehearsals that may start now: none while an operator's restore runs."""
+    names = starter.running()
+    rehearsals = sum(1 for name in names if name.startswith(EXECUTION_PREFIX))
+    if len(names) > rehearsals:
+        return 0
+    return max(0, max_concurrent - rehearsals)
 
 
 def scratch_table(logical: str, tick: ScheduleTick) -> str:
@@ -125,9 +107,16 @@ def rehearsal_request(logical: str, target: str) -> dict[str, Any]:
 
 
 def start_rehearsals(
-    tick: ScheduleTick, settings: Settings, store: RtoHistoryStore, starter: RestoreStarter, now: datetime
+    tick: ScheduleTick,
+    settings: Settings,
+    store: RtoHistoryStore,
+    starter: RestoreStarter,
+    now: datetime,
+    *,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
 ) -> RehearsalRun:
     run = RehearsalRun()
+    free = free_slots(starter, max_concurrent)
     for logical in tick.tables or settings.protected_tables:
         if logical not in settings.protected_tables:
             run.failed[logical] = f"{TableNotProtected.code}: not protected by this stack"
@@ -144,13 +133,28 @@ def start_rehearsals(
             if existing is not None and existing.execution_arn:
                 run.existing.append(logical)
                 continue
-            record = existing or record
-            arn = starter.start(record.execution_name, rehearsal_request(logical, record.target))
-            store.save(record.model_copy(update={"execution_arn": arn, "status": RUNNING}))
-            run.started.append(logical)
+            if free <= 0:
+                run.queued.append(logical)
+                continue
+            if _start(existing or record, store, starter, run):
+                free -= 1
         except Exception as exc:
             run.failed[logical] = _why(exc)
     return run
+
+
+def _start(
+    record: RehearsalRecord, store: RtoHistoryStore, starter: RestoreStarter, run: RehearsalRun
+) -> bool:
+    """Start one claimed rehearsal; a limit on the Step Functions side leaves it queued."""
+    try:
+        arn = starter.start(record.execution_name, rehearsal_request(record.logical_name, record.target))
+    except LimitExceeded:
+        run.queued.append(record.logical_name)
+        return False
+    store.save(record.model_copy(update={"execution_arn": arn, "status": RUNNING}))
+    run.started.append(record.logical_name)
+    return True
 
 
 def follow_up(
@@ -158,12 +162,15 @@ def follow_up(
     *,
     store: RtoHistoryStore,
     starter: RestoreStarter,
-    tables: ScratchTables,
+    tables: Scratch,
     registry: TableRegistry,
     now: datetime,
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
 ) -> RehearsalRun:
-    """Record finished rehearsals and delete their scratch tables. Running ones are left alone."""
+    """Record finished rehearsals and delete their scratch tables, then start queued ones while
+    there is capacity. Running ones are left alone."""
     run = RehearsalRun()
+    queue: list[RehearsalRecord] = []
     for logical in settings.protected_tables:
         try:
             pending = store.unfinished(logical)
@@ -171,6 +178,13 @@ def follow_up(
             run.failed[logical] = _why(exc)
             continue
         for record in pending:
+            if (
+                record.status not in FINISHED
+                and record.execution_arn is None
+                and now - record.started_at < QUEUE_LIMIT
+            ):
+                queue.append(record)
+                continue
             try:
                 done = _follow(record, starter=starter, tables=tables, registry=registry, now=now)
             except Exception as exc:
@@ -179,6 +193,16 @@ def follow_up(
             if done is not None:
                 store.save(done)
                 run.finished.append(done.model_dump(mode="json"))
+    free = free_slots(starter, max_concurrent) if queue else 0
+    for record in sorted(queue, key=lambda r: (r.tick, r.logical_name)):
+        if free <= 0:
+            run.queued.append(record.logical_name)
+            continue
+        try:
+            if _start(record, store, starter, run):
+                free -= 1
+        except Exception as exc:
+            run.failed[record.logical_name] = _why(exc)
     return run
 
 
@@ -186,17 +210,17 @@ def _follow(
     record: RehearsalRecord,
     *,
     starter: RestoreStarter,
-    tables: ScratchTables,
+    tables: Scratch,
     registry: TableRegistry,
     now: datetime,
 ) -> RehearsalRecord | None:
     if record.status not in FINISHED:
         if record.execution_arn is None:
-            # Claimed but never started (the start failed): nothing ran, nothing to clean.
+            # Queued longer than QUEUE_LIMIT: nothing ran, nothing to clean.
             return record.model_copy(
                 update={
                     "status": "FAILED",
-                    "failure": "execution never started",
+                    "failure": "execution never started (restore capacity stayed busy)",
                     "cleanup": "none: not created",
                 }
             )
@@ -215,7 +239,7 @@ def _follow(
     return record.model_copy(update={"cleanup": _clean(record, tables, registry)})
 
 
-def _clean(record: RehearsalRecord, tables: ScratchTables, registry: TableRegistry) -> str:
+def _clean(record: RehearsalRecord, tables: Scratch, registry: TableRegistry) -> str:
     target, logical = record.target, record.logical_name
     if not target.startswith(f"{logical}{SCRATCH_INFIX}"):
         return "none: not a rehearsal scratch table name"

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
 from dynamodb_dr.restore.estimate import ValidationEstimate
+from dynamodb_dr.restore.excerpts import excerpt
 
 # Every (table, segment) leaves ~250 bytes of scan result in the execution state (256 KB max).
 MAX_SEGMENTS = 400
@@ -29,6 +30,12 @@ SETTING_NAMES = (
     "resource_policy",
     "kinesis_destinations",
     "alarms",
+    # What a restore does not carry over and the tool cannot re-create: checked before cutover.
+    "stream_consumers",
+    "replicas",
+    # Re-created by the tool (restore override, then UpdateTable).
+    "on_demand_throughput",
+    "warm_throughput",
 )
 
 
@@ -42,16 +49,18 @@ class TableRequest(BaseModel):
     @classmethod
     def _logical(cls, value: str) -> str:
         if not LOGICAL_NAME_PATTERN.match(value):
-            raise ValueError(f"invalid logical table name {value!r}")
+            raise ValueError(f"invalid logical table name {excerpt(value)}")
         return value
 
     @model_validator(mode="after")
     def _target(self) -> TableRequest:
         if self.target is not None:
             if not TABLE_NAME_PATTERN.match(self.target):
-                raise ValueError(f"invalid target table name {self.target!r}")
+                raise ValueError(f"invalid target table name {excerpt(self.target)}")
             if not self.target.startswith(f"{self.logical}-dr-"):
-                raise ValueError(f"target must be named {self.logical}-dr-<suffix>, got {self.target!r}")
+                raise ValueError(
+                    f"target must be named {self.logical}-dr-<suffix>, got {excerpt(self.target)}"
+                )
         return self
 
 
@@ -79,12 +88,21 @@ class ValidationThresholds(BaseModel):
     # Keys sampled from the CDC archive that must match their last image before the restore
     # point (when the archive covers it); 0 turns the check off.
     archive_sample: int = Field(default=20, ge=0, le=1000)
+    # Automatic cutover refuses a restored table holding fewer items than this share of the
+    # source's reported item count (DynamoDB's ItemCount, refreshed about every six hours).
+    min_source_ratio: float = Field(default=0.5, ge=0, le=1)
+    # Automatic cutover refuses an empty restored table unless this is true.
+    allow_empty: bool = False
 
 
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     execution: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class ResumeRequest(RollbackRequest):
+    """Finish a failed or timed-out restore on the tables that execution restored."""
 
 
 class RestoreRequest(BaseModel):
@@ -100,8 +118,10 @@ class RestoreRequest(BaseModel):
     catch_up: bool = False
     on_failure: FailurePolicy = "keep"
     accept_setting_differences: tuple[str, ...] = ()
+    # Hard limit of the wait for DynamoDB's restore (default: the RestoreTimeLimitHours parameter).
     restore_timeout_minutes: int | None = Field(default=None, ge=1, le=10080)
     rollback: RollbackRequest | None = None
+    resume: ResumeRequest | None = None
 
     @field_validator("restore_time")
     @classmethod
@@ -113,14 +133,18 @@ class RestoreRequest(BaseModel):
     def _known_settings(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         unknown = sorted(set(names) - set(SETTING_NAMES))
         if unknown:
-            raise ValueError(f"unknown settings {unknown}; known: {list(SETTING_NAMES)}")
+            raise ValueError(f"unknown settings {excerpt(unknown, 200)}; known: {list(SETTING_NAMES)}")
         return names
 
     @model_validator(mode="after")
     def _consistent(self) -> RestoreRequest:
         if self.rollback is not None:
-            if self.tables or self.restore_time or self.use_latest:
+            if self.tables or self.restore_time or self.use_latest or self.resume:
                 raise ValueError("a rollback request takes only `rollback`")
+            return self
+        if self.resume is not None:
+            if self.tables or self.restore_time or self.use_latest:
+                raise ValueError("a resume request names no tables or time: they are the resumed run's")
             return self
         if not self.tables:
             raise ValueError("name at least one table in `tables`")
@@ -133,7 +157,11 @@ class RestoreRequest(BaseModel):
             raise ValueError(f"tables x validation.segments must stay within {MAX_SEGMENTS}")
         unknown = sorted(set(self.validation.expected) - set(logicals))
         if unknown:
-            raise ValueError(f"validation.expected names tables not being restored: {unknown}")
+            raise ValueError(f"validation.expected names tables not being restored: {excerpt(unknown, 200)}")
+        targets = [t.target for t in self.tables if t.target]
+        repeated = sorted({t for t in targets if targets.count(t) > 1})
+        if repeated:
+            raise ValueError(f"two tables name the same target: {excerpt(repeated, 300)}")
         return self
 
 
@@ -147,10 +175,43 @@ class PlannedTable(BaseModel):
 
 
 class PollPlan(BaseModel):
+    """How long to wait for DynamoDB's restores: a growing interval (so the execution history stays
+    far below Step Functions' 25,000 events even at the hard limit), an RTO alert point, a limit."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    interval_seconds: int
-    max_attempts: int
+    first_interval_seconds: int = 30
+    max_interval_seconds: int = 600
+    growth: float = 0.1  # the next wait is this share of the time waited so far, within the bounds
+    limit_seconds: int = 86_400
+    rto_alert_seconds: int = 1_800  # restores still running then: the RTO will be missed
+
+    def next_wait(self, elapsed: float) -> int:
+        wait = min(self.max_interval_seconds, max(self.first_interval_seconds, self.growth * elapsed))
+        return max(1, int(min(wait, self.limit_seconds - elapsed)))
+
+
+class TableEstimate(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    logical: str
+    size_bytes: int | None = None
+    restore_seconds: int
+    validation_seconds: int
+    basis: str  # how the restore time was estimated
+
+
+class Estimate(BaseModel):
+    """Expected durations, stated before anything starts, and whether they fit the RTO."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tables: tuple[TableEstimate, ...] = ()
+    restore_seconds: int = 0  # the slowest table (restores run in parallel)
+    validation_seconds: int = 0
+    total_seconds: int = 0
+    rto_seconds: int = 3_600
+    fits_rto: bool = True
 
 
 class Plan(BaseModel):
@@ -168,7 +229,17 @@ class Plan(BaseModel):
     on_failure: FailurePolicy = "keep"
     accept_setting_differences: tuple[str, ...] = ()
     validation: ValidationThresholds = ValidationThresholds()
-    poll: PollPlan = PollPlan(interval_seconds=30, max_attempts=1)
+    poll: PollPlan = PollPlan()
     rollback_of: str | None = None
     rto_minutes: int = 60
     validation_estimate: ValidationEstimate = ValidationEstimate()
+    estimate: Estimate | None = None  # restore + validation durations against the RTO
+    # A resumed run picks up the restored tables of `resumed_from` (no new restore).
+    resume: bool = False
+    resumed_from: str | None = None
+    # The execution whose tags mark the target tables as its own (a resumed run's: the original).
+    owner: str | None = None
+
+    @property
+    def table_owner(self) -> str:
+        return self.owner or self.execution

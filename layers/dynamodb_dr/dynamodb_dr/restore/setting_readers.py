@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from types_boto3_cloudwatch import CloudWatchClient
     from types_boto3_cloudwatch.type_defs import MetricAlarmTypeDef
     from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_lambda import LambdaClient
 
 NAME = "<table>"  # stands for the table's own name inside normalized values
 
@@ -35,8 +36,12 @@ class SettingReaders:
         dynamodb: DynamoDBClient,
         autoscaling: ApplicationAutoScalingClient,
         cloudwatch: CloudWatchClient,
+        lambda_client: LambdaClient | None = None,
+        *,
+        own_readers: tuple[str, ...] = (),
     ) -> None:
-        self._ddb, self._aas, self._cw = dynamodb, autoscaling, cloudwatch
+        self._ddb, self._aas, self._cw, self._lambda = dynamodb, autoscaling, cloudwatch, lambda_client
+        self._own_readers = own_readers  # the tool's functions reading streams (the CDC archiver)
         self._readers: dict[str, Callable[[str], Any]] = {
             "billing_mode": lambda t: (
                 self._table(t).get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
@@ -53,6 +58,10 @@ class SettingReaders:
             "resource_policy": self._resource_policy,
             "kinesis_destinations": self._kinesis,
             "alarms": self._alarms,
+            "stream_consumers": self._stream_consumers,
+            "replicas": lambda t: sorted(r["RegionName"] for r in self._table(t).get("Replicas", [])),
+            "on_demand_throughput": self._on_demand,
+            "warm_throughput": self._warm,
         }
         assert tuple(self._readers) == SETTING_NAMES
 
@@ -156,6 +165,34 @@ class SettingReaders:
             for d in destinations.get("KinesisDataStreamDestinations", [])
             if d.get("DestinationStatus") in {"ACTIVE", "ENABLING"}
         )
+
+    def _stream_consumers(self, table: str) -> Any:
+        """Functions reading the table's stream through event source mappings, but the tool's."""
+        stream = self._table(table).get("LatestStreamArn")
+        if not stream or self._lambda is None:
+            return [] if not stream else Unknown("no Lambda client")
+        pages = self._lambda.get_paginator("list_event_source_mappings").paginate(EventSourceArn=stream)
+        functions = {
+            str(m.get("FunctionArn", "")).rsplit(":", 1)[-1]
+            for page in pages
+            for m in page.get("EventSourceMappings", [])
+            if m.get("State") not in {"Disabled", "Deleting"}
+        }
+        return sorted(functions - set(self._own_readers))
+
+    def _on_demand(self, table: str) -> Any:
+        described = self._table(table)
+        limits = {"table": described.get("OnDemandThroughput")} if described.get("OnDemandThroughput") else {}
+        for index in described.get("GlobalSecondaryIndexes", []):
+            if index.get("OnDemandThroughput"):
+                limits[index["IndexName"]] = index["OnDemandThroughput"]
+        return limits or None
+
+    def _warm(self, table: str) -> Any:
+        warm = self._table(table).get("WarmThroughput") or {}
+        if not warm.get("ReadUnitsPerSecond") and not warm.get("WriteUnitsPerSecond"):
+            return None
+        return {"read": warm.get("ReadUnitsPerSecond", 0), "write": warm.get("WriteUnitsPerSecond", 0)}
 
     def table_alarms(self, table: str) -> list[MetricAlarmTypeDef]:
         """The CloudWatch metric alarms on the table's AWS/DynamoDB metrics (autoscaling's excluded)."""

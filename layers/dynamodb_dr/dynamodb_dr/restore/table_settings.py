@@ -23,29 +23,56 @@ if TYPE_CHECKING:
 __all__ = ["NAME", "SettingResult", "TableSettings", "Unknown"]
 
 
+# Settings whose copy acts outside the restored table (pages on-call, feeds production streams,
+# registers quota-bound targets, grants access, costs money): applied only when the restored table
+# may become live. A run that never cuts over (a rehearsal) applies only what it measures.
+SIDE_EFFECTS = frozenset(
+    {
+        "alarms",
+        "kinesis_destinations",
+        "autoscaling",
+        "contributor_insights",
+        "resource_policy",
+        "pitr",
+        "deletion_protection",
+        "warm_throughput",
+    }
+)
+# Not carried over by a restore and not re-created by the tool: each must be accepted in the request
+# (`accept_setting_differences`) before a cutover; a run that never cuts over only reports them.
+NOT_CARRIED_OVER = frozenset({"stream_consumers", "replicas"})
+
+
 @dataclass(frozen=True)
 class SettingResult:
     setting: str
-    status: str  # applied | unchanged | failed | not-verifiable
+    status: str  # applied | unchanged | failed | not-verifiable | skipped
     detail: str = ""
 
 
 class TableSettings(SettingReaders):
     """Reads, re-applies and compares one table's settings through injected boto3 clients."""
 
-    def reapply(self, source: str, target: str) -> list[SettingResult]:
-        """Make `target` match `source` setting by setting; returns what happened to each."""
+    def reapply(self, source: str, target: str, *, skip: frozenset[str] = frozenset()) -> list[SettingResult]:
+        """Make `target` match `source` setting by setting (except `skip`); what happened to each."""
         before_source, before_target = self.read(source), self.read(target)
         results: list[SettingResult] = []
         for name in SETTING_NAMES:
+            if name in skip:
+                results.append(SettingResult(name, "skipped", "not applied: this run never cuts over"))
+                continue
             wanted, current = before_source[name], before_target[name]
             if isinstance(wanted, Unknown):
                 results.append(
                     SettingResult(name, "not-verifiable", f"cannot read on source: {wanted.reason}")
                 )
                 continue
-            if wanted == current:
+            if _satisfied(name, wanted, current):
                 results.append(SettingResult(name, "unchanged"))
+                continue
+            if name in NOT_CARRIED_OVER:
+                why = "not carried over by a restore, not re-created by the tool: move it, or accept it"
+                results.append(SettingResult(name, "failed", why))
                 continue
             applier = getattr(self, f"_apply_{name}", None)
             if applier is None:
@@ -62,13 +89,17 @@ class TableSettings(SettingReaders):
             results.append(SettingResult(name, "applied"))
         return results
 
-    def diff(self, source: str, target: str) -> dict[str, dict[str, Any]]:
+    def diff(
+        self, source: str, target: str, *, skip: frozenset[str] = frozenset()
+    ) -> dict[str, dict[str, Any]]:
         """Settings whose values still differ (Unknown on the source is not a difference)."""
         left, right = self.read(source), self.read(target)
         return {
             name: {"source": _jsonable(left[name]), "restored": _jsonable(right[name])}
             for name in SETTING_NAMES
-            if not isinstance(left[name], Unknown) and left[name] != right[name]
+            if name not in skip
+            and not isinstance(left[name], Unknown)
+            and not _satisfied(name, left[name], right[name])
         }
 
     def _apply_pitr(self, source: str, target: str, wanted: dict[str, Any]) -> None:
@@ -165,6 +196,31 @@ class TableSettings(SettingReaders):
         for stream_arn in wanted:
             self._ddb.enable_kinesis_streaming_destination(TableName=target, StreamArn=stream_arn)
 
+    def _apply_on_demand_throughput(self, source: str, target: str, wanted: dict[str, Any] | None) -> None:
+        if not wanted:
+            return
+        self._wait_idle(target)
+        request: Any = {"TableName": target}
+        if "table" in wanted:
+            request["OnDemandThroughput"] = wanted["table"]
+        indexes = [
+            {"Update": {"IndexName": name, "OnDemandThroughput": limits}}
+            for name, limits in wanted.items()
+            if name != "table"
+        ]
+        if indexes:
+            request["GlobalSecondaryIndexUpdates"] = indexes
+        self._ddb.update_table(**request)
+
+    def _apply_warm_throughput(self, source: str, target: str, wanted: dict[str, int] | None) -> None:
+        if not wanted:
+            return
+        self._wait_idle(target)
+        self._ddb.update_table(
+            TableName=target,
+            WarmThroughput={"ReadUnitsPerSecond": wanted["read"], "WriteUnitsPerSecond": wanted["write"]},
+        )
+
     def _apply_alarms(self, source: str, target: str, wanted: list[str]) -> None:
         """Copies of the source's alarms watching the restored table (named '<alarm> (<target>)')."""
         for alarm in self.table_alarms(source):
@@ -174,6 +230,13 @@ class TableSettings(SettingReaders):
                 {**d, "Value": target} if d["Name"] == "TableName" else d for d in alarm.get("Dimensions", [])
             ]
             self._cw.put_metric_alarm(**request)
+
+
+def _satisfied(name: str, wanted: Any, current: Any) -> bool:
+    """Equal, or for warm throughput at least as warm (it can only be raised)."""
+    if name == "warm_throughput" and isinstance(wanted, dict) and isinstance(current, dict):
+        return bool(current["read"] >= wanted["read"] and current["write"] >= wanted["write"])
+    return bool(wanted == current)
 
 
 def _retarget(resource_id: str, source: str, target: str) -> str:

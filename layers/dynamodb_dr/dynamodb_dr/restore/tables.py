@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.core.aws import aws_errors, error_code
-from dynamodb_dr.core.errors import AwsCallFailed, LimitExceeded, TableNotFound
+from dynamodb_dr.core.errors import AwsCallFailed, LimitExceeded, RestoreRequestInvalid, TableNotFound
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -45,7 +45,9 @@ class RestoreTables:
     def start_restore(self, source: str, target: str, restore_time: datetime, tags: dict[str, str]) -> str:
         """Start a restore matching the source's billing mode, indexes and encryption.
 
-        Idempotent: a retried call that finds its own restore returns "already-started".
+        Call it only with a target name this execution has reserved (ownership.py): a retried
+        call that finds the table already restored from the same source and point in time (its
+        own earlier request) returns "already-started".
         """
         description = self.describe(source)
         request: Any = {
@@ -63,20 +65,17 @@ class RestoreTables:
                 "ResourceInUseException",
             }:
                 raise
-            if not self.created_by(target, tags[TAG_EXECUTION], description["TableArn"], restore_time):
-                raise
+            if not self.restored_from(target, description["TableArn"], restore_time):
+                raise RestoreRequestInvalid(
+                    f"target table {target} already exists and is not this restore", table=target
+                ) from exc
+            self.try_tag(target, tags)
             return "already-started"
         self.try_tag(target, tags)
         return "started"
 
-    def created_by(self, target: str, execution: str, source_arn: str, restore_time: datetime) -> bool:
-        """Whether `target` is this execution's restore: its tag, or (tags not yet applied while
-        the table was CREATING) its restore summary naming the same source and time."""
-        try:
-            if self.tags(target).get(TAG_EXECUTION) == execution:
-                return True
-        except AwsCallFailed:
-            pass
+    def restored_from(self, target: str, source_arn: str, restore_time: datetime) -> bool:
+        """Whether `target` is a restore of `source_arn` to `restore_time` (its RestoreSummary)."""
         summary = self.describe(target).get("RestoreSummary") or {}
         when = summary.get("RestoreDateTime")
         return (
@@ -84,6 +83,13 @@ class RestoreTables:
             and isinstance(when, datetime)
             and abs((when - restore_time).total_seconds()) < 1
         )
+
+    def created_by(self, target: str, execution: str) -> bool:
+        """Whether `target`'s tags name `execution`: the only proof clean-up accepts."""
+        try:
+            return self.tags(target).get(TAG_EXECUTION) == execution
+        except AwsCallFailed:
+            return False
 
     def try_tag(self, table: str, tags: dict[str, str]) -> bool:
         """Tag now if the table accepts it (a CREATING table may not); callers tag again later."""
@@ -144,6 +150,8 @@ def restore_overrides(source: dict[str, Any]) -> dict[str, Any]:
             "ReadCapacityUnits": throughput.get("ReadCapacityUnits", 1),
             "WriteCapacityUnits": throughput.get("WriteCapacityUnits", 1),
         }
+    if billing == "PAY_PER_REQUEST" and source.get("OnDemandThroughput"):
+        overrides["OnDemandThroughputOverride"] = source["OnDemandThroughput"]
     gsis = [_index(i, billing) for i in source.get("GlobalSecondaryIndexes", [])]
     if gsis:
         overrides["GlobalSecondaryIndexOverride"] = gsis
@@ -166,6 +174,8 @@ def _index(index: dict[str, Any], billing: str | None) -> dict[str, Any]:
         "KeySchema": index["KeySchema"],
         "Projection": index["Projection"],
     }
+    if billing == "PAY_PER_REQUEST" and index.get("OnDemandThroughput"):
+        result["OnDemandThroughput"] = index["OnDemandThroughput"]
     if billing == "PROVISIONED":
         throughput = index.get("ProvisionedThroughput", {})
         result["ProvisionedThroughput"] = {
