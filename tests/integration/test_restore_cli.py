@@ -222,8 +222,13 @@ def test_stop_before_cutover_ends_the_restore_and_cleans_up_per_policy(protected
 
     assert main(["stop", "slow"]) == 0
     out = capsys.readouterr().out
-    assert "stopped slow before its cutover" in out and f"clean-up: {restored} deleted" in out
-    assert restored not in table_names(emu)
+    # DynamoDB refuses DeleteTable while a table is CREATING: it is kept, tagged for `cleanup`.
+    assert "stopped slow before its cutover" in out, out
+    assert f"clean-up: {restored} kept (tagged restore-status=FAILED (still CREATING" in out, out
+    tags = emu.clients.client("dynamodb").list_tags_of_resource(
+        ResourceArn=emu.clients.client("dynamodb").describe_table(TableName=restored)["Table"]["TableArn"]
+    )["Tags"]
+    assert {"Key": "dynamodb-dr:restore-status", "Value": "FAILED"} in tags
     assert live_table(emu, protected, "customers") == "customers"
     sfn = emu.clients.client("stepfunctions")
     arn = restore_follow.execution_arn(protected.outputs["RestoreStateMachineArn"], "slow")

@@ -9,7 +9,7 @@ import pytest
 from restore_support import deploy, live_table, make_table, table_names
 
 from dynamodb_dr_local.cli import main
-from dynamodb_dr_local.commands import restore as restore_command
+from dynamodb_dr_local.commands import restore_follow
 from dynamodb_dr_local.emulator import Emulator
 from dynamodb_dr_local.emulator.pitr import CONTROL
 
@@ -27,7 +27,7 @@ def cli(emu: Emulator, *args: str) -> int:
 
 
 def test_resume_from_the_cli(served: Emulator, tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(restore_command, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(restore_follow, "POLL_SECONDS", 0.05)
     make_table(served, "customers", count=10)
     stack = deploy(served, "customers")
     CONTROL.creating_describes = 12  # outlasts a 1-minute limit, then becomes ACTIVE

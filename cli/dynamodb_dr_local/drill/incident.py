@@ -88,6 +88,10 @@ def run_incident(
     # On AWS, PITR's latest restorable time trails the clock by ~5 minutes: T is restorable only
     # later. The drill does not wait: the emulated clock of the restorable window jumps ahead.
     CONTROL.clock_offset_seconds = detect_minutes * 60
+    # Stream records carry whole seconds, as on AWS, and the cutover's carry-over includes the
+    # second the pointers switch. On AWS that second is minutes after T; here it could share T's
+    # second, so the restore starts in the next one.
+    time.sleep(1 - time.time() % 1)
     progress.step(
         f"the on-call engineer starts the restore {detect_minutes:g} min after T (simulated; PITR can "
         f"restore T only ~{CONTROL.latest_lag_seconds / 60:g} min after it)"
