@@ -184,6 +184,42 @@ def test_dead_letters_are_charged_to_their_table_only(emulator: Emulator, stack_
     assert risk_codes(report, "customers") == []
     assert docs[()]["CdcFailures"] == [1.0]  # CdcDeadLetters' posture input
     assert docs[()]["TablesCdcAtRisk"] == [1.0]
+    sqs = emulator.clients.client("sqs")
+    depth = sqs.get_queue_attributes(
+        QueueUrl=stack.outputs["CdcFailureQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert int(depth) == 1  # CdcFailureQueue's input (> 0); the posture check only looked at it
+
+
+def test_a_batch_whose_position_cannot_be_queued_either_is_counted_as_dropped(
+    emulator: Emulator, stack: DeployedStack
+) -> None:
+    follow(emulator, stack)
+    uuid = mapping_of(emulator, stack, "customers")["UUID"]
+    emulator.clients.client("lambda").update_event_source_mapping(UUID=uuid, MaximumRetryAttempts=0)
+    mapping = delivery(emulator, stack)
+    write(emulator, "customers", 2)
+    with FaultInjector() as faults:
+        faults.deny("s3", "PutObject", when=archive_writes)
+        faults.deny("sqs", "SendMessage")  # the queue's policy or key was changed
+        poll = mapping.poll()
+    assert poll.dead_lettered == 2 and poll.undelivered == 2
+    now = datetime.now(UTC)
+    dropped = emulator.clients.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda",
+        MetricName="DestinationDeliveryFailures",
+        Dimensions=[{"Name": "FunctionName", "Value": stack.physical("CdcArchiverFunction")}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    assert [p["Sum"] for p in dropped] == [1.0]  # CdcRecordsDropped's input (>= 1 in a minute)
+    sqs = emulator.clients.client("sqs")
+    depth = sqs.get_queue_attributes(
+        QueueUrl=stack.outputs["CdcFailureQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]["ApproximateNumberOfMessages"]
+    assert int(depth) == 0  # nothing in the failure queue: only this alarm can tell
 
 
 def test_a_throttled_archiver_is_seen_and_its_writes_reported_unarchived(

@@ -7,7 +7,8 @@ resumes at the reported record, a function error retries the whole batch); retri
 `MaximumRetryAttempts` or `MaximumRecordAgeInSeconds` is reached, then sends the batch's position
 (DDBStreamBatchInfo, never the data) to the on-failure destination; and publishes `IteratorAge`
 (the age of the batch's last record, dimensions FunctionName and EventSourceMappingUUID),
-`Errors` and `Throttles` (reserved concurrency 0) to CloudWatch. `poll()` is one such delivery,
+`Errors`, `Throttles` (reserved concurrency 0) and `DestinationDeliveryFailures` (the position
+could not be sent: those records are gone without a trace) to CloudWatch. `poll()` is one such delivery,
 at the emulated clock's time (emulator/time_travel.py), which stamps the metrics.
 """
 
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from dynamodb_dr_local.emulator.streams import StreamReader
 from dynamodb_dr_local.emulator.time_travel import CLOCK
@@ -35,6 +38,7 @@ class Poll:
     throttled: bool = False
     iterator_age_seconds: float | None = None
     dead_lettered: int = 0  # records given up on (their position sent to the destination)
+    undelivered: int = 0  # of those, records whose position could not be sent either
 
 
 class MappingDelivery:
@@ -93,8 +97,10 @@ class MappingDelivery:
             return poll
         self._attempts += 1
         if self._given_up(mapping, now):
-            self._dead_letter(mapping, self._batch, now)
-            poll.dead_lettered, self._batch, self._attempts = len(self._batch), [], 0
+            poll.dead_lettered = len(self._batch)
+            if not self._dead_letter(mapping, self._batch, now):
+                poll.undelivered = poll.dead_lettered
+            self._batch, self._attempts = [], 0
         return poll
 
     def drain(self, max_polls: int = 1000) -> int:
@@ -132,10 +138,11 @@ class MappingDelivery:
         too_old = max_age >= 0 and bool(self._batch) and now.timestamp() - _created(self._batch[0]) > max_age
         return too_many or too_old
 
-    def _dead_letter(self, mapping: dict[str, Any], records: list[dict[str, Any]], now: datetime) -> None:
+    def _dead_letter(self, mapping: dict[str, Any], records: list[dict[str, Any]], now: datetime) -> bool:
+        """Sends the batch's position to the on-failure destination; False when that failed."""
         destination = (mapping.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination")
         if not destination or not records:
-            return
+            return True  # no destination: Lambda just discards the batch
         message = {
             "requestContext": {
                 "condition": "RetryAttemptsExhausted",
@@ -154,8 +161,17 @@ class MappingDelivery:
             },
         }
         sqs = self._emu.clients.client("sqs")
-        queue_url = sqs.get_queue_url(QueueName=str(destination).rsplit(":", 1)[-1])["QueueUrl"]
-        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+        try:
+            queue_url = sqs.get_queue_url(QueueName=str(destination).rsplit(":", 1)[-1])["QueueUrl"]
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+        except ClientError:  # queue deleted, its policy or key changed: Lambda counts and drops it
+            self._cloudwatch.put_metric_data(
+                Namespace="AWS/Lambda",
+                MetricData=[{"MetricName": "DestinationDeliveryFailures", "Dimensions": self._dimensions(),
+                             "Value": 1.0, "Timestamp": now}],
+            )  # fmt: skip
+            return False
+        return True
 
     def _throttled(self) -> bool:
         """Reserved concurrency 0 throttles every invocation (what an operator does to stop one)."""
