@@ -220,6 +220,8 @@ def test_a_batch_whose_position_cannot_be_queued_either_is_counted_as_dropped(
         QueueUrl=stack.outputs["CdcFailureQueueUrl"], AttributeNames=["ApproximateNumberOfMessages"]
     )["Attributes"]["ApproximateNumberOfMessages"]
     assert int(depth) == 0  # nothing in the failure queue: only this alarm can tell
+    cdc = cdc_of(posture(emulator, stack)[0])
+    assert datetime.fromisoformat(cdc["covered_since"]) > now and cdc["reach"] is None  # gap, stream unknown
 
 
 def test_a_throttled_archiver_is_seen_and_its_writes_reported_unarchived(

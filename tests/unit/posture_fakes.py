@@ -69,6 +69,7 @@ class Fakes:
     last_result: dict[str, str] = field(default_factory=dict)
     lag: dict[str, float] = field(default_factory=dict)  # seconds, per table's mapping
     function_lag: float | None = None
+    dropped_until: datetime | None = None  # DestinationDeliveryFailures' latest hour's end
     writes: dict[str, list[datetime]] = field(default_factory=dict)
     fleet_errors: dict[str, Exception] = field(default_factory=dict)  # mappings | lags | writes
 
@@ -136,7 +137,7 @@ class Fakes:
         minute = now.replace(second=0, microsecond=0)
         by_uuid = {f"uuid-{table}": LagReading(minute, lag) for table, lag in self.lag.items()}
         function = None if self.function_lag is None else LagReading(minute, self.function_lag)
-        return MappingLags(by_uuid, function, bool(by_uuid))
+        return MappingLags(by_uuid, function, bool(by_uuid), self.dropped_until)
 
     def write_minutes(self, tables: Any, now: datetime) -> dict[str, list[datetime]]:
         self._give(self.fleet_errors.get("writes"))

@@ -135,6 +135,27 @@ def test_a_gap_after_the_newest_change_leaves_no_provable_reach():
     assert t.cdc is not None and t.cdc.reach is None
 
 
+def test_a_batch_dropped_without_a_failure_queue_message_ends_every_streams_proof():
+    # Lambda could not send the position (DestinationDeliveryFailures): the stream is unknown.
+    fakes = Fakes(
+        pitr={"customers": pitr_on(300)},
+        newest_change={"customers": ago(minutes=30)},
+        dropped_until=ago(minutes=10),
+    )
+    (t,) = run(fakes).tables
+    assert t.cdc is not None and t.cdc.covered_since == ago(minutes=10) and t.cdc.reach is None
+    assert t.rpo_source == "pitr"
+    later = Fakes(newest_change={"customers": ago(minutes=5)}, dropped_until=ago(minutes=10))
+    (t,) = run(later).tables
+    assert t.cdc is not None and t.cdc.reach == ago(minutes=5)  # whole again after the drop
+
+
+def test_unknown_drops_prove_no_reach():
+    fakes = Fakes(newest_change={"customers": ago(minutes=5)}, fleet_errors={"lags": AccessDenied("denied")})
+    (t,) = run(fakes).tables
+    assert t.cdc is not None and t.cdc.reach is None
+
+
 def test_the_reach_is_held_back_by_the_mappings_iterator_age():
     fakes = Fakes(newest_change={"customers": ago(seconds=5)}, lag={"customers": 120})
     (t,) = run(fakes).tables

@@ -26,6 +26,10 @@ NEWEST_CHANGE_METADATA: Final = "newest-change"  # set by the archiver on every 
 METRIC_QUERIES_PER_CALL: Final = 500  # GetMetricData's limit
 OBJECTS_SAMPLED: Final = 3  # newest objects (by LastModified) read for their newest change
 CURRENT_MINUTE: Final = timedelta(minutes=1)  # metric queries end after now: the current minute counts
+# Batches Lambda dropped without a failure-queue message are looked for this far back, per hour
+# (CloudWatch keeps 5-minute data 63 days; the hour is a multiple of 300 s, as it asks beyond 15).
+DROPS_LOOKBACK: Final = timedelta(days=63)
+HOUR: Final = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ class MappingLags:
     by_uuid: dict[str, LagReading]  # mapping -> its latest IteratorAge minute in the window
     function: LagReading | None  # the archiver's slowest mapping (function-level series)
     per_mapping_published: bool  # Lambda published a per-mapping series for any of our mappings
+    # End of the latest hour in which Lambda dropped a batch and could not even send its position
+    # to the failure queue (DestinationDeliveryFailures): the records dropped are older than it,
+    # on a stream nobody can name, so no stream of the archiver is provably whole before it.
+    dropped_until: datetime | None = None
 
 
 class MappingLagView:
@@ -184,7 +192,14 @@ class MappingLagView:
                 by_uuid[uuid] = reading
         seconds = {qid: LagReading(r.minute, r.seconds / 1000) for qid, r in latest.items()}
         by_uuid = {uuid: LagReading(r.minute, r.seconds / 1000) for uuid, r in by_uuid.items()}
-        return MappingLags(by_uuid, seconds.get("fn"), bool(owners))
+        return MappingLags(by_uuid, seconds.get("fn"), bool(owners), self._dropped_until(now))
+
+    def _dropped_until(self, now: datetime) -> datetime | None:
+        series = {"dd": _metric("AWS/Lambda", "DestinationDeliveryFailures", FunctionName=self._function)}
+        start = (now - DROPS_LOOKBACK).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        points = metric_points(self._cloudwatch, series, "Sum", start, now + CURRENT_MINUTE, period=HOUR)
+        hours = [stamp for stamp, value in points.get("dd", []) if value > 0]
+        return max(hours) + HOUR if hours else None
 
 
 class WriteActivityView:
@@ -220,14 +235,25 @@ def _metric(namespace: str, name: str, **dimensions: str) -> MetricTypeDef:
 
 
 def metric_points(
-    cloudwatch: CloudWatchClient, series: dict[str, MetricTypeDef], stat: str, start: datetime, end: datetime
+    cloudwatch: CloudWatchClient,
+    series: dict[str, MetricTypeDef],
+    stat: str,
+    start: datetime,
+    end: datetime,
+    *,
+    period: timedelta = timedelta(minutes=1),
 ) -> dict[str, list[tuple[datetime, float]]]:
-    """Per-minute values of each series (query id -> [(timestamp, value)]), in batched calls."""
+    """Per-period values of each series (query id -> [(timestamp, value)]), in batched calls."""
+    seconds = int(period.total_seconds())
     found: dict[str, list[tuple[datetime, float]]] = {}
     ids = list(series)
     for first in range(0, len(ids), METRIC_QUERIES_PER_CALL):
         queries: list[MetricDataQueryTypeDef] = [
-            {"Id": qid, "MetricStat": {"Metric": series[qid], "Period": 60, "Stat": stat}, "ReturnData": True}
+            {
+                "Id": qid,
+                "MetricStat": {"Metric": series[qid], "Period": seconds, "Stat": stat},
+                "ReturnData": True,
+            }
             for qid in ids[first : first + METRIC_QUERIES_PER_CALL]
         ]
         pages = cloudwatch.get_paginator("get_metric_data").paginate(

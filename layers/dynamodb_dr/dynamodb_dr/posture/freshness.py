@@ -10,7 +10,8 @@ At risk (each a named reason in `CdcPosture.risks`) when
 A quiet table (no writes) with a working mapping is fine however old its newest object is.
 
 Reach: the newest change archived from the live stream, with no gap behind it back to the
-coverage start (the follower's coverage record, moved past any dead-letter gap). Lambda events
+coverage start (the follower's coverage record, moved past any dead-letter gap and past any batch
+Lambda dropped without even a failure-queue message, which names no stream). Lambda events
 carry no shard id, so with several shards the newest change of one shard does not prove the
 others reached it; when the mapping reports an IteratorAge the reach is held back by it (plus the
 batching window), which bounds the slowest shard still being delivered.
@@ -134,7 +135,8 @@ def assess_archive(
             f"over the {_minutes(rpo_seconds)} RPO objective"
         )
     gaps_end = _dead_letter_risks(cdc, (logical, live_table), fleet.dead_letters)
-    cdc.covered_since = _latest(archive.covered_since, gaps_end)
+    dropped_until = fleet.lags.dropped_until if fleet.lags else None
+    cdc.covered_since = _latest(archive.covered_since, gaps_end, dropped_until)
     if fleet.writes is not None:
         # Writes from before the live stream's coverage are a gap reported on its own (stream
         # turned off, dead letters): they can never be archived from this stream.
@@ -216,6 +218,8 @@ def _reach(
 ) -> datetime | None:
     newest, since = archive.newest_change, cdc.covered_since
     if newest is None or since is None or cdc.dead_letters_unread or newest < since:
+        return None
+    if fleet.lags is None:  # unknown: a batch may have been dropped without a trace
         return None
     reach = newest
     if lag is not None:  # a shard still being delivered may be this far behind the newest change
