@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from iam.plugin import iam_gate, iam_gate_session  # noqa: F401 - the IAM gate checks every test
 
 from dynamodb_dr_local import PROJECT_ROOT
 from dynamodb_dr_local.drill.workload import create_customers_table
@@ -56,3 +57,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     from gates import write_gate_summary
 
     write_gate_summary(terminalreporter)
+
+
+def tag_as_restore_of(emulator: Emulator, table: str, logical: str, stack: str = "dynamodb-dr") -> None:
+    """Tag a table a test created by hand the way the restore tags the tables it creates, so the
+    stack's roles reach it (IAM grants them tables tagged dynamodb-dr:protect=<stack>)."""
+    ddb = emulator.clients.client("dynamodb")
+    arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+    ddb.tag_resource(
+        ResourceArn=arn,
+        Tags=[
+            {"Key": "dynamodb-dr:protect", "Value": stack},
+            {"Key": "dynamodb-dr:restored-from", "Value": logical},
+        ],
+    )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from dynamodb_dr.core import paths
 from dynamodb_dr.core.aws import AwsClients, error_code
 from dynamodb_dr.core.config import Settings, TablePolicy
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, tables_tagged_for
 from dynamodb_dr_local.errors import CliError
 
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ class Stack:
     outputs: dict[str, str]
     parameters: dict[str, str]
     _live: dict[str, str] | None = field(default=None, repr=False)
+    _tagged: tuple[str, ...] | None = field(default=None, repr=False)
 
     def output(self, key: str) -> str:
         value = self.outputs.get(key)
@@ -154,9 +155,13 @@ class Stack:
 
     @property
     def protected_tables(self) -> tuple[str, ...]:
-        # A CommaDelimitedList; some emulators echo it as a Python list literal.
+        """The names the stack was deployed with, then the tables tagged for it (read once)."""
+        # Some emulators echo a list parameter as a Python list literal.
         listed = self.parameters.get("ProtectedTables", "").strip("[]").replace("'", "").replace('"', "")
-        return tuple(t.strip() for t in listed.split(",") if t.strip())
+        names = tuple(t.strip() for t in listed.split(",") if t.strip())
+        if self._tagged is None:
+            self._tagged = tables_tagged_for(self.name, self.clients.client("resourcegroupstaggingapi"))
+        return names + tuple(t for t in self._tagged if t not in names)
 
     @property
     def ssm_prefix(self) -> str:
@@ -167,7 +172,10 @@ class Stack:
     def settings(self) -> Settings:
         tables = self.protected_tables
         if not tables:
-            raise CliError(f"stack {self.name} protects no tables (ProtectedTables is empty)")
+            raise CliError(
+                f"stack {self.name} protects no tables (ProtectedTables is empty and no table is tagged "
+                f"{paths.PROTECT_TAG_KEY}={self.name})"
+            )
         policy: dict[str, Any] = {
             field_name: self.parameters[name]
             for name, field_name in POLICY_PARAMETERS.items()

@@ -25,8 +25,9 @@ from dynamodb_dr.core.config import resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.errors import BackupRunFailed
 from dynamodb_dr.core.events import ScheduleTick
+from dynamodb_dr.core.fleet import fan_out_run
 from dynamodb_dr.core.observability import emit_table_metrics
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, with_fleet
 
 logger = Logger()
 metrics = Metrics()
@@ -38,6 +39,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     tick = parse(event=event, model=ScheduleTick)
     settings = BackupSettings.from_env()
     clients = warm_clients(os.environ)
+    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
+    if (fanned := fan_out_run(event, settings, clients, context.function_name)) is not None:
+        return fanned  # a fleet larger than one chunk: one asynchronous run per chunk
     registry = TableRegistry(settings, clients.client("ssm"))
     policies = resolve_policies(settings, registry.policy_document())
     deps = BackupDependencies(

@@ -24,7 +24,7 @@ from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import InvalidInput
 from dynamodb_dr.core.observability import emit_table_metrics
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, with_fleet
 
 logger = Logger()
 metrics = Metrics()
@@ -38,6 +38,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise InvalidInput("event is not a DynamoDB stream batch (no Records list)")
     settings = ArchiverSettings.from_env()
     clients = warm_clients(os.environ)
+    settings = with_fleet(settings, clients, max_age_seconds=300)  # once per 5 min per container
     registry = TableRegistry(settings, clients.client("ssm"))
     names = LogicalNames(
         settings.protected_tables, lambda: {t.live_table: t.logical_name for t in registry.resolve_all()}

@@ -18,7 +18,7 @@ from dynamodb_dr.cdc.follow import FollowerSettings, StreamFollower
 from dynamodb_dr.cdc.timeline import TimelineRecorder
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import StreamFollowFailed
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, with_fleet
 
 logger = Logger()
 metrics = Metrics()
@@ -29,6 +29,7 @@ metrics = Metrics()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = FollowerSettings.from_env()
     clients = warm_clients(os.environ)
+    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
     s3 = clients.client("s3")
     follower = StreamFollower(
         settings.protected_tables,

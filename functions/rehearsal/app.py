@@ -17,7 +17,7 @@ from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import RehearsalRunFailed
 from dynamodb_dr.core.observability import emit_table_metrics
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, with_fleet
 from dynamodb_dr.posture.rehearsal import (
     RehearsalRun,
     RehearsalSettings,
@@ -39,6 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     tick = parse(event=event, model=RehearsalTick)
     settings = RehearsalSettings.from_env()
     clients = warm_clients(os.environ)
+    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
     ddb = clients.client("dynamodb")
     store = RtoHistoryStore(ddb, settings.state_table)
     starter = StepFunctionsStarter(clients.client("stepfunctions"), settings.restore_state_machine_arn)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import InvalidInput
+from dynamodb_dr.core.registry import with_fleet
 from dynamodb_dr.restore import report, steps
 from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.env import StepEnv
@@ -43,9 +44,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
         raise InvalidInput(f"unknown restore action {excerpt(action)}; known: {sorted(ACTIONS)}")
+    clients = warm_clients(os.environ)
     env = StepEnv(
-        settings=RestoreSettings.from_env(),
-        clients=warm_clients(os.environ),
+        # The named tables and every table tagged for the stack (re-read at most once a minute).
+        settings=with_fleet(RestoreSettings.from_env(), clients, max_age_seconds=60),
+        clients=clients,
         remaining_ms=context.get_remaining_time_in_millis,
     )
     logger.append_keys(action=action)

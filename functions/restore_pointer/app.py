@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dynamodb_dr.core.aws import AwsClients, warm_clients
 from dynamodb_dr.core.errors import InvalidInput, TableNotFound
-from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.core.registry import TableRegistry, with_fleet
 from dynamodb_dr.restore.config import PointerSettings
 from dynamodb_dr.restore.cutover import CutoverLedger, cutover, rollback
 from dynamodb_dr.restore.env import plan_of
@@ -36,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise InvalidInput(f"unknown pointer action {excerpt(action)}")
     settings = PointerSettings.from_env()
     clients = warm_clients(os.environ)
+    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
     try:
         if action == "publish":  # scheduled
             return _publish(settings, clients)

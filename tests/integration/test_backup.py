@@ -8,7 +8,7 @@ from typing import Any
 
 import botocore.client
 import pytest
-from conftest import invoke, load_event
+from conftest import invoke, load_event, tag_as_restore_of
 
 from dynamodb_dr.core import paths
 from dynamodb_dr_local.drill.workload import create_customers_table
@@ -154,6 +154,7 @@ def test_min_backups_kept_wins_over_retention(emulator, stack):
 def test_backups_follow_the_live_table_pointer(emulator, stack):
     ddb = emulator.clients.client("dynamodb")
     create_customers_table(ddb, "customers-dr-20261101")
+    tag_as_restore_of(emulator, "customers-dr-20261101", "customers")
     emulator.clients.client("ssm").put_parameter(
         Name=paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), "customers"),
         Value="customers-dr-20261101",

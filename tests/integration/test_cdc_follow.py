@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cdc_support import Cdc
-from conftest import invoke
+from conftest import invoke, tag_as_restore_of
 
 from dynamodb_dr.core import paths
 from dynamodb_dr.core.paths import live_table_parameter, stack_prefix
@@ -52,6 +52,7 @@ def test_follower_moves_to_the_restored_table_after_cutover(emulator: Emulator, 
         AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    tag_as_restore_of(emulator, "customers-dr-20261126", "customers")  # as the restore tags it
     emulator.clients.client("ssm").put_parameter(
         Name=paths.live_table_parameter(paths.stack_prefix(stack.name), "customers"),
         Value="customers-dr-20261126",

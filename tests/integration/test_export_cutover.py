@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from conftest import tag_as_restore_of
 from export_support import Simulation, at, protect
 
 from dynamodb_dr.cdc.timeline import timeline_record
@@ -56,6 +57,7 @@ def test_a_cutover_restarts_the_chain_on_the_new_table_and_a_rebuild_never_mixes
 
     # The restore: a new table with the content of 4 h, PITR on, then the pointer switch.
     create_customers_table(emulator.clients.client("dynamodb"), RESTORED)
+    tag_as_restore_of(emulator, RESTORED, "customers")  # as the restore tags the tables it creates
     with sim.resource().Table(RESTORED).batch_writer() as writer:
         for item in clean.values():
             writer.put_item(Item=item)

@@ -42,7 +42,7 @@ def run_posture(
             continue
         doc = json.loads(line)
         dims = doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
-        assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DynamoDBDR"
+        assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DynamoDBDR/dynamodb-dr"  # per stack
         docs[tuple(doc[d] for d in dims if d != "service")] = doc
     return payload, docs
 

@@ -183,7 +183,7 @@ def test_a_crashed_report_after_cutover_still_succeeds_and_records_the_metric(
     assert output["outcome"] == "cut over; reporting failed"
     assert output["reporting_error"]["Error"] == "AccessDenied"
     assert live_table(emu, stack, "customers").startswith("customers-dr-")
-    metrics = emu.clients.client("cloudwatch").list_metrics(Namespace="DynamoDBDR")["Metrics"]
+    metrics = emu.clients.client("cloudwatch").list_metrics(Namespace=f"DynamoDBDR/{stack.name}")["Metrics"]
     assert any(m["MetricName"] == "RestoreAfterCutoverProblems" for m in metrics)
 
 

@@ -242,12 +242,55 @@ def table_arn_match(resource: str) -> tuple[str, str] | None:
 
 
 def is_restore_target(resource: str, protected: tuple[str, ...]) -> bool:
-    """`arn:...:table/<protected>-dr-<anything>` (the restore naming pattern)."""
+    """`arn:...:table/<protected>-dr-<anything>` or `table/*-dr-*` (the restore naming pattern:
+    per-name ARN lists cannot be built with this account's ARN prefix in CloudFormation, so the
+    restore namespace is every `*-dr-*` table of this account and region)."""
     kind_name = table_arn_match(resource)
     if not kind_name or kind_name[0] != "dr-table":
         return False
     name = kind_name[1]
+    if re.fullmatch(r"\*-dr-(rehearsal-)?\*", name):
+        return True
     return any(name.startswith(f"{p}-dr-") and "*" not in p for p in protected) and not name.startswith("*")
+
+
+PROTECT_TAG_CONDITION = f"aws:ResourceTag/{paths.PROTECT_TAG_KEY}"
+# Read-only stream access on every table of the account and region, with the reason it can't be
+# narrower: a stream carries none of its table's tags (Streams ABAC is a separate account opt-in),
+# and per-name ARN lists can't be built with the account's ARN prefix; the archiver only receives
+# records from the mappings the follower creates on protected live tables.
+STREAM_READS_ON_EVERY_TABLE = {
+    ("CdcArchiverFunctionRole", "other", ("dynamodb:GetRecords", "dynamodb:GetShardIterator")),
+}
+
+
+def in_restore_namespace(resource: str) -> bool:
+    """An index, stream or backup of a `*-dr-*` table (the tables the restore creates)."""
+    kind_name = table_arn_match(resource)
+    return bool(kind_name and re.fullmatch(r"\*-dr-(rehearsal-)?\*", kind_name[1]))
+
+
+def tag_scoped(statement: Statement) -> bool:
+    """The statement applies only to resources tagged dynamodb-dr:protect=<this stack>."""
+    for operator, entries in (statement.raw.get("Condition") or {}).items():
+        if operator not in {"StringEquals", "ForAllValues:StringEquals"}:
+            continue
+        for name, value in entries.items():
+            values = value if isinstance(value, list) else [value]
+            if name == PROTECT_TAG_CONDITION and values == [STACK_NAME]:
+                return True
+    return False
+
+
+def tagging_pinned(statement: Statement) -> bool:
+    """Tag/untag limited to the protect tag with this stack's value (the deploy's lifecycle)."""
+    condition = statement.raw.get("Condition") or {}
+    keys = condition.get("ForAllValues:StringEquals", {}).get("aws:TagKeys")
+    keys = keys if isinstance(keys, list) else [keys]
+    value = condition.get("StringEquals", {})
+    pinned_value = value.get(f"aws:RequestTag/{paths.PROTECT_TAG_KEY}") == STACK_NAME or tag_scoped(statement)
+    only_tag_actions = all(a in {"dynamodb:TagResource", "dynamodb:UntagResource"} for a in statement.actions)
+    return only_tag_actions and keys == [paths.PROTECT_TAG_KEY] and pinned_value
 
 
 def is_protected_source(resource: str, protected: tuple[str, ...]) -> bool:
@@ -263,14 +306,19 @@ def is_protected_backup(resource: str, protected: tuple[str, ...]) -> bool:
     return name in protected or any(name == f"{p}-dr-*" for p in protected)
 
 
-def allowed_table_resources(action: str, resource: str, protected: tuple[str, ...]) -> bool:
+def allowed_table_resources(
+    action: str, resource: str, protected: tuple[str, ...], statement: Statement | None = None
+) -> bool:
     """Where a table-creating action may point. The new table is always `<name>-dr-*`; the
-    restore actions are also authorised on their *source* (a protected table or its backups)."""
+    restore actions are also authorised on their *source* (a protected table, i.e. one tagged for
+    the stack, or its backups)."""
     if is_restore_target(resource, protected):
         return True
     if action == "dynamodb:RestoreTableFromBackup":
         return is_protected_backup(resource, protected)
     if action == "dynamodb:RestoreTableToPointInTime":
+        if statement is not None and tag_scoped(statement) and table_arn_match(resource) == ("table", "*"):
+            return True
         return is_protected_source(resource, protected)
     return False
 

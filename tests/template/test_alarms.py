@@ -40,6 +40,9 @@ def metric_of(props: dict[str, Any], metric_id: str) -> dict[str, Any]:
     return next(m for m in props["Metrics"] if m["Id"] == metric_id)
 
 
+STACK_NAMESPACE = {"Fn::Sub": "DynamoDBDR/${AWS::StackName}"}
+
+
 # (alarm, posture aggregate metric, threshold, breaching on missing data)
 POSTURE_ALARMS = [
     ("RpoAtRiskAlarm", "TablesRpoNotMet", 1),
@@ -53,7 +56,7 @@ POSTURE_ALARMS = [
 @pytest.mark.parametrize(("logical_id", "metric", "threshold"), POSTURE_ALARMS)
 def test_posture_aggregate_alarms(logical_id, metric, threshold):
     props = alarm(logical_id)
-    assert props["Namespace"] == "DynamoDBDR"
+    assert props["Namespace"] == STACK_NAMESPACE  # one namespace per stack: dev never feeds prod
     assert props["MetricName"] == metric
     assert props["Dimensions"] == [{"Name": "service", "Value": "posture"}]
     assert props["Threshold"] == threshold
@@ -89,8 +92,10 @@ def test_objective_alarms_take_their_threshold_from_the_parameters(logical_id, m
 def test_backup_failures_alarm_sums_the_backup_functions_per_table_metric():
     props = alarm("BackupFailuresAlarm")
     (query,) = props["Metrics"]
-    assert "SUM(BackupFailures)" in query["Expression"]
-    assert "service = 'backup'" in query["Expression"]
+    expression = query["Expression"]["Fn::Sub"]
+    assert "SUM(BackupFailures)" in expression
+    assert 'SCHEMA("DynamoDBDR/${AWS::StackName}"' in expression
+    assert "service = 'backup'" in expression
     assert props["Threshold"] == 1
     assert props["AlarmActions"] == [TOPIC]
 
@@ -152,19 +157,21 @@ def test_posture_function_is_scheduled_read_only_and_logs_encrypted():
         assert not [a for a in actions if mutating.search(a)], statement["Sid"]
 
 
-def test_posture_table_permissions_use_the_protected_table_list():
+def test_posture_table_permissions_reach_only_tables_tagged_for_the_stack():
     (read,) = [s for s in statements("PostureFunctionRole") if s.get("Sid") == "ReadProtectedTables"]
-    assert "Fn::Split" in read["Resource"]
-    rendered = json.dumps(read["Resource"])
-    assert "ProtectedTables" in rendered and "-dr-*" in rendered
+    assert read["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"
+    }
+    assert read["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/dynamodb-dr:protect": {"Ref": "AWS::StackName"}}
+    }
 
 
 def test_rehearsal_may_delete_only_rehearsal_scratch_tables():
     (delete,) = [s for s in statements("RehearsalFunctionRole") if "dynamodb:DeleteTable" in s["Action"]]
-    joined = delete["Resource"]["Fn::Split"][1]["Fn::Join"][1]
-    assert joined[0] == "arn:*:dynamodb:*:${aws:PrincipalAccount}:table/"
-    assert joined[1]["Fn::Join"][0].startswith("-dr-rehearsal-*,")
-    assert joined[2] == "-dr-rehearsal-*"
+    assert delete["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*-dr-rehearsal-*"
+    }
     (start,) = [s for s in statements("RehearsalFunctionRole") if s["Action"] == "states:StartExecution"]
     assert start["Resource"] == {"Ref": "RestoreStateMachine"}
     schedules = [
@@ -185,7 +192,7 @@ def test_dashboard_widgets_are_search_based_per_table():
         if w["type"] == "metric"
         for m in w["properties"]["metrics"]
     ]
-    assert expressions and all(e.startswith("SEARCH('{DynamoDBDR,") for e in expressions)
+    assert expressions and all(e.startswith("SEARCH('{DynamoDBDR/1,") for e in expressions)
     shown = {re.search(r'MetricName="(\w+)"', e).group(1) for e in expressions}  # type: ignore[union-attr]
     assert {
         "RpoMet",

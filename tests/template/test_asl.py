@@ -181,7 +181,11 @@ def test_state_machine_is_standard_traced_and_logs_to_an_encrypted_group() -> No
 
 def _statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for policy in role["Properties"].get("Policies", []):
-        yield from policy["PolicyDocument"]["Statement"]
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:  # a statement present only under a condition: check both sides
+                yield from (s for s in statement["Fn::If"][1:] if isinstance(s, dict) and "Effect" in s)
+            else:
+                yield statement
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -205,18 +209,24 @@ def test_only_the_pointer_function_can_write_live_table_pointers() -> None:
 
 
 def test_restore_roles_mutate_nothing_on_star() -> None:
-    read_or_delivery = re.compile(r"^(application-autoscaling:Describe|lambda:List|logs:|xray:)")
+    read_or_delivery = re.compile(r"^(application-autoscaling:Describe|kinesis:List|lambda:List|logs:|xray:)")
     for name in ("RestoreFunctionRole", "RestorePointerFunctionRole", "RestoreStateMachineRole"):
         for statement in _statements(cfn()["Resources"][name]):
             if statement["Resource"] == "*":
                 for action in _as_list(statement["Action"]):
                     if action == "cloudwatch:PutMetricData":  # scoped to the tool's namespace
                         namespace = statement["Condition"]["StringEquals"]["cloudwatch:namespace"]
-                        assert namespace == "DynamoDBDR", name
+                        assert namespace == {"Fn::Sub": "DynamoDBDR/${AWS::StackName}"}, name
                         continue
                     assert read_or_delivery.match(action), f"{name}: {action} on *"
 
 
-def test_scan_parallelism_fits_the_restore_functions_concurrency() -> None:
+def test_scan_parallelism_is_bounded_by_the_map_not_by_reserved_concurrency() -> None:
+    """A reservation can fail a deploy (new accounts have a quota of 10-50 and Lambda keeps 100
+    unreserved); the Map's MaxConcurrency bounds the restore function's concurrency instead."""
     reserved = cfn()["Resources"]["RestoreFunction"]["Properties"]["ReservedConcurrentExecutions"]
-    assert definition()["States"]["ScanSegments"]["MaxConcurrency"] < reserved
+    assert reserved["Fn::If"][0] == "ReserveConcurrencyOn" and reserved["Fn::If"][2] == {
+        "Ref": "AWS::NoValue"
+    }
+    maximum = definition()["States"]["ScanSegments"]["MaxConcurrency"]
+    assert 1 <= maximum <= 40 and maximum < reserved["Fn::If"][1]  # with the opt-in reservation too

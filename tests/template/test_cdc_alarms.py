@@ -13,6 +13,7 @@ from dynamodb_dr_local.emulator import transform_template
 
 TOPIC = {"Ref": "AlarmTopic"}
 ARCHIVER = {"Ref": "CdcArchiverFunction"}
+STACK_NAMESPACE = {"Fn::Sub": "DynamoDBDR/${AWS::StackName}"}
 
 
 @cache
@@ -89,7 +90,7 @@ def test_failing_throttled_and_dropping_archiver_alarms() -> None:
     failing = {m["MetricName"]: m for m in watched(alarm("CdcArchiverFailingAlarm"))}
     assert failing["Errors"]["Dimensions"] == [{"Name": "FunctionName", "Value": ARCHIVER}]
     # Partial batch failures are no Lambda error: the archiver's own metric counts them.
-    assert failing["CdcRecordsFailed"]["Namespace"] == "DynamoDBDR"
+    assert failing["CdcRecordsFailed"]["Namespace"] == STACK_NAMESPACE  # what the functions emit to
     assert failing["CdcRecordsFailed"]["Dimensions"] == [
         {"Name": "service", "Value": service_of("CdcArchiverFunction")}
     ]
@@ -104,10 +105,11 @@ def test_failing_throttled_and_dropping_archiver_alarms() -> None:
 def test_follower_alarms_catch_it_failing_or_silent_and_stream_gaps() -> None:
     follower = service_of("CdcFollowerFunction")
     kept = alarm("CdcMappingsNotKeptAlarm")
-    assert kept["MetricName"] == "CdcFollowFailures"
+    assert kept["MetricName"] == "CdcFollowFailures" and kept["Namespace"] == STACK_NAMESPACE
     assert kept["Dimensions"] == [{"Name": "service", "Value": follower}]
     assert kept["TreatMissingData"] == "breaching"  # the follower stopped running
     gap = alarm("CdcStreamGapAlarm")
+    assert gap["Namespace"] == STACK_NAMESPACE
     assert gap["MetricName"] == "CdcStreamGaps" and gap["Dimensions"] == [
         {"Name": "service", "Value": follower}
     ]
@@ -115,7 +117,7 @@ def test_follower_alarms_catch_it_failing_or_silent_and_stream_gaps() -> None:
 
 def test_archive_at_risk_alarm_watches_the_posture_aggregate() -> None:
     props = alarm("CdcArchiveAtRiskAlarm")
-    assert props["MetricName"] == "TablesCdcAtRisk"
+    assert props["MetricName"] == "TablesCdcAtRisk" and props["Namespace"] == STACK_NAMESPACE
     assert props["Dimensions"] == [{"Name": "service", "Value": service_of("PostureFunction")}]
     assert props["Threshold"] == 1 and props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert props["TreatMissingData"] == "breaching"

@@ -34,8 +34,13 @@ def test_archiver_writes_only_under_cdc_and_reads_only_protected_streams() -> No
     assert granted["WriteCdcArchive"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/cdc/*"}
     assert granted["ReadCdcObjectOnConflict"]["Action"] == "s3:GetObject"
     assert granted["ReadCdcObjectOnConflict"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/cdc/*"}
-    streams = json.dumps(granted["ReadProtectedTableStreams"]["Resource"])
-    assert "/stream/*" in streams and "-dr-*/stream/*" in streams
+    # Streams carry no table tags (DynamoDB Streams ABAC is separate): every stream of this account
+    # and region, read-only; only the follower's mappings (on protected tables) deliver records.
+    streams = granted["ReadProtectedTableStreams"]["Resource"]
+    assert streams == {
+        "Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*/stream/*"
+    }
+    assert "arn:*" not in json.dumps(granted)
     actions = {
         a for s in granted.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
@@ -44,7 +49,7 @@ def test_archiver_writes_only_under_cdc_and_reads_only_protected_streams() -> No
 
 def test_follower_manages_only_the_archivers_mappings() -> None:
     granted = statements("CdcFollowerFunctionRole")
-    pinned = {"StringEquals": {"lambda:FunctionArn": {"Fn::GetAtt": ["CdcArchiverFunction", "Arn"]}}}
+    pinned = {"ArnEquals": {"lambda:FunctionArn": {"Fn::GetAtt": ["CdcArchiverFunction", "Arn"]}}}
     assert granted["CreateArchiverMappingsOnly"]["Condition"] == pinned
     assert granted["ManageArchiverMappings"]["Condition"] == pinned
     assert granted["WriteLiveTableHistory"]["Resource"] == {

@@ -43,9 +43,10 @@ def test_export_role_is_least_privilege() -> None:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert statement["Resource"] != "*", statement["Sid"]
         assert all(not a.endswith("*") for a in actions), statement["Sid"]
-    export = json.dumps(sids["ExportProtectedTables"]["Resource"])
     assert "dynamodb:ExportTableToPointInTime" in sids["ExportProtectedTables"]["Action"]
-    assert "-dr-*" in export and "ProtectedTables" in export
+    assert sids["ExportProtectedTables"]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/dynamodb-dr:protect": {"Ref": "AWS::StackName"}}
+    }
     assert "/export/*" in json.dumps(sids["FollowExports"]["Resource"])
     assert "/exports/*" in json.dumps(sids["WriteExportsAndChainIndex"]["Resource"])
 

@@ -30,7 +30,7 @@ def test_settings_from_env_reads_the_template_variables():
 @pytest.mark.parametrize(
     "change",
     [
-        {"PROTECTED_TABLES": ""},
+        {"STACK_NAME": "not a stack name"},
         {"PROTECTED_TABLES": "ok-table,no spaces allowed"},
         {"PROTECTED_TABLES": "a"},
         {"PROTECTED_TABLES": "orders,orders"},
@@ -96,3 +96,13 @@ def test_a_malformed_document_marks_every_table_invalid(doc):
 def test_non_object_entry_is_invalid_for_that_table():
     resolved = resolve_policies(settings(), json.dumps({"tables": {"orders": 7}}))
     assert set(resolved.invalid) == {"orders"}
+
+
+def test_a_stack_may_name_no_table_and_protects_what_is_tagged_for_it():
+    s = Settings.from_env({**ENV, "PROTECTED_TABLES": ""})
+    assert s.protected_tables == ()
+    assert s.stack == "prod"  # from the SSM prefix when STACK_NAME is absent
+    assert s.protect_tags == {"dynamodb-dr:protect": "prod"}
+    assert Settings.from_env({**ENV, "STACK_NAME": "dr-prod"}).protect_tags == {
+        "dynamodb-dr:protect": "dr-prod"
+    }

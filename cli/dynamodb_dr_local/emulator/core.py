@@ -85,6 +85,7 @@ class Patches:
         publish_write_metrics(self._set)  # ConsumedWriteCapacityUnits per table and minute
         # Point-in-time history and a moving restorable window (emulator/pitr.py).
         # CloudFormation state machines land where the ASL engine runs them (emulator/statemachines.py).
+        from dynamodb_dr_local.emulator.custom_resources import CustomResourceHooks
         from dynamodb_dr_local.emulator.pitr import PitrHooks
         from dynamodb_dr_local.emulator.quiet import install_unimplemented_as_errors
         from dynamodb_dr_local.emulator.statemachines import StateMachineHooks
@@ -93,6 +94,7 @@ class Patches:
         fast_items.install(self._set)  # backups rely on pitr's copy-on-write updates
         StateMachineHooks(self._set).install()
         install_unimplemented_as_errors(self._set)  # an error response, not an HTML 500 page
+        CustomResourceHooks(self._set, router).install()  # the stack's lifecycle custom resource
 
     def uninstall(self) -> None:
         while self._saved:

@@ -7,6 +7,7 @@ handler in `functions/<name>/app.py`, under the function's configured environmen
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import io
 import json
@@ -120,6 +121,7 @@ class HandlerRouter:
 
     def __init__(self) -> None:
         self._specs: dict[str, HandlerSpec] = {}
+        self._by_code: dict[str, HandlerSpec] = {}
         self.invocations: list[Invocation] = []
         self.endpoint_url: str | None = None
         self.fault_hook: Callable[[str, Any], None] | None = None
@@ -127,11 +129,18 @@ class HandlerRouter:
     def register(self, function_name: str, spec: HandlerSpec) -> None:
         self._specs[function_name] = spec
 
+    def expect_code(self, s3_key: str, spec: HandlerSpec) -> None:
+        """A function created from this code object runs `spec` (for invocations that happen while
+        the stack is still being created, e.g. a custom resource)."""
+        self._by_code[s3_key] = spec
+
     def knows(self, function_name: str) -> bool:
         return function_name in self._specs
 
     def invoke(self, function: Any, event_json: str | bytes | dict[str, Any] | None) -> tuple[str, bool, str]:
-        spec = self._specs.get(function.function_name)
+        spec = self._specs.get(function.function_name) or self._by_code.get(
+            str(getattr(function, "code", {}).get("S3Key", ""))
+        )
         if spec is None:
             message = {
                 "errorType": "FunctionNotWired",
@@ -152,7 +161,9 @@ class HandlerRouter:
         with _INVOKE_LOCK, _environ(env), _stdout_captured() as logs:
             try:
                 if self.fault_hook:
-                    self.fault_hook(function.function_name, event)
+                    # The hook plays someone else (an application, an operator): a fresh context,
+                    # so nothing of the invoked function's identity follows its calls.
+                    contextvars.Context().run(self.fault_hook, function.function_name, event)
                 handler = getattr(self._module(spec), spec.function_name)
                 result, errored = handler(event, context), False
             except Exception as exc:  # the Lambda runtime's error shape

@@ -105,6 +105,10 @@ def deploy_stack(
     s3.create_bucket(Bucket=ARTIFACT_BUCKET)
     for logical_id, directory in template.code_dirs.items():
         s3.put_object(Bucket=ARTIFACT_BUCKET, Key=f"{logical_id}.zip", Body=_zip_of(directory))
+        resource = template.cloudformation["Resources"].get(logical_id, {})
+        handler = resource.get("Properties", {}).get("Handler")
+        if handler:  # custom resources run during create_stack, before the functions are registered
+            router.expect_code(f"{logical_id}.zip", HandlerSpec(directory, handler))
     cfn = clients.client("cloudformation")
     with warnings.catch_warnings():
         # moto skips AWS::Scheduler::Schedule; the emulator fires schedule ticks itself.

@@ -299,14 +299,20 @@ class StreamFollower:
             )
 
     def _create_mapping(self, stream_arn: str) -> None:
-        with aws_errors():
-            self._lambda.create_event_source_mapping(
-                FunctionName=self._settings.archiver_function,
-                EventSourceArn=stream_arn,
-                StartingPosition="TRIM_HORIZON",  # a new stream's first records are not missed
-                Enabled=True,
-                **self._settings.mapping_config(),
-            )
+        try:
+            with aws_errors():
+                self._lambda.create_event_source_mapping(
+                    FunctionName=self._settings.archiver_function,
+                    EventSourceArn=stream_arn,
+                    StartingPosition="TRIM_HORIZON",  # a new stream's first records are not missed
+                    Enabled=True,
+                    **self._settings.mapping_config(),
+                )
+        except DynamoDbDrError as exc:
+            # Two runs may overlap (no reserved concurrency): Lambda refuses a second mapping of the
+            # same stream and function, which is the one the other run just created.
+            if error_code(exc.__cause__ or exc) != "ResourceConflictException":
+                raise
 
     def _retired_long_ago(self, stream_arn: str, now: datetime) -> bool:
         """A replaced stream stays readable for its retention: drain it that long, then let go."""

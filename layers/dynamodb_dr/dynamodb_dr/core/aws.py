@@ -20,7 +20,9 @@ if TYPE_CHECKING:  # dev-only stubs (types-boto3): every call's parameters and r
     from types_boto3_kinesis import KinesisClient
     from types_boto3_kms import KMSClient
     from types_boto3_lambda import LambdaClient
+    from types_boto3_resourcegroupstaggingapi import ResourceGroupsTaggingAPIClient
     from types_boto3_s3 import S3Client
+    from types_boto3_service_quotas import ServiceQuotasClient
     from types_boto3_sns import SNSClient
     from types_boto3_sqs import SQSClient
     from types_boto3_ssm import SSMClient
@@ -103,6 +105,12 @@ class AwsClients:
     def client(self, service: Literal["sts"], *, retries: bool = True) -> STSClient: ...
     @overload
     def client(self, service: Literal["cloudformation"], *, retries: bool = True) -> CloudFormationClient: ...
+    @overload
+    def client(
+        self, service: Literal["resourcegroupstaggingapi"], *, retries: bool = True
+    ) -> ResourceGroupsTaggingAPIClient: ...
+    @overload
+    def client(self, service: Literal["service-quotas"], *, retries: bool = True) -> ServiceQuotasClient: ...
     def client(self, service: str, *, retries: bool = True) -> Any:
         """A cached client. `retries=False` gives a single-attempt client, for calls that are not
         idempotent (a retried CreateBackup whose first response was lost makes a second backup)."""

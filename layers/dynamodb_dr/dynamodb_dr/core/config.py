@@ -58,7 +58,10 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
 
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_./-]+$")
-    protected_tables: Annotated[tuple[str, ...], NoDecode] = Field(min_length=1)
+    # The names given at deploy; the full protected set adds the tables tagged for the stack
+    # (`core.registry.with_fleet`), so a stack may name none.
+    protected_tables: Annotated[tuple[str, ...], NoDecode] = ()
+    stack_name: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     state_table: str = Field(min_length=1)
     default_policy: Annotated[TablePolicy, NoDecode] = TablePolicy()
     metrics_namespace: str = Field(
@@ -94,6 +97,16 @@ class StackSettings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("protected table names repeat")
         return names
+
+    @property
+    def stack(self) -> str:
+        """The stack's name (STACK_NAME, else the last part of its SSM prefix)."""
+        return self.stack_name or self.ssm_prefix.rsplit("/", 1)[-1]
+
+    @property
+    def protect_tags(self) -> dict[str, str]:
+        """The tag that puts a table under this stack's protection (and its roles' reach)."""
+        return {paths.PROTECT_TAG_KEY: self.stack}
 
     @property
     def policy_parameter(self) -> str:

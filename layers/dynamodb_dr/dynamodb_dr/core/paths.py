@@ -7,6 +7,11 @@ operator's policy document and one live-table pointer per protected table.
 from __future__ import annotations
 
 ROOT = "/dynamodb-dr"
+# Tables carrying this tag with the stack's name as value are protected by that stack; IAM grants
+# the stack's roles their table rights through it (aws:ResourceTag).
+PROTECT_TAG_KEY = "dynamodb-dr:protect"
+# Set by the restore on every table it creates: such a table is a restore, never a logical table.
+RESTORED_FROM_TAG_KEY = "dynamodb-dr:restored-from"
 
 
 def stack_prefix(stack_name: str) -> str:

@@ -48,7 +48,7 @@ def start_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
     started = []
     for t in plan.tables:
         reservations.reserve(t.target, plan.table_owner)
-        tags = _restore_tags(plan, t.source)
+        tags = _restore_tags(plan, t.source) | env.settings.protect_tags  # the stack's roles reach it
         started.append(
             {
                 "logical": t.logical,
@@ -77,7 +77,7 @@ def check_restore(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
         status, indexes = env.tables.status(t.target)
         statuses[t.target] = status if all(s == "ACTIVE" for s in indexes.values()) else f"{status}/INDEXES"
         if status == "ACTIVE":  # tags a CREATING table may have refused
-            env.tables.try_tag(t.target, _restore_tags(plan, t.source))
+            env.tables.try_tag(t.target, _restore_tags(plan, t.source) | env.settings.protect_tags)
     result: dict[str, Any] = {
         "attempt": attempt,
         "statuses": statuses,
