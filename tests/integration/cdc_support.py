@@ -96,16 +96,18 @@ def s3_faults(should_fail: Callable[[int], str | None]) -> Iterator[list[str]]:
     injected: list[str] = []
     calls = [0]
 
-    def put_new(self: ArchiveStore, key: str, body: bytes, records: int) -> bool:
+    def put_new(
+        self: ArchiveStore, key: str, body: bytes, records: int, *, newest: datetime | None = None
+    ) -> bool:
         calls[0] += 1
         fault = should_fail(calls[0])
         if fault == "lost-ack":
-            original(self, key, body, records)
+            original(self, key, body, records, newest=newest)
         if fault:
             injected.append(fault)
             with aws_errors():
                 raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "PutObject")
-        return original(self, key, body, records)
+        return original(self, key, body, records, newest=newest)
 
     ArchiveStore.put_new = put_new  # type: ignore[method-assign]
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from cdc_support import Cdc
 from conftest import invoke, tag_as_restore_of
@@ -33,7 +35,9 @@ def test_follower_maps_the_live_table_once(emulator: Emulator, stack: DeployedSt
     mapping = mappings(emulator, stack)["customers"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BisectBatchOnFunctionError"] is True
-    assert mapping["BatchSize"] == 1000 and mapping["MaximumRetryAttempts"] == 10
+    # Retried until the records are a day old: a broken archiver holds its shard, nothing is dropped.
+    assert mapping["BatchSize"] == 1000 and mapping["MaximumRetryAttempts"] == -1
+    assert mapping["MaximumRecordAgeInSeconds"] == 86400
     assert "CdcFailureQueue" in mapping["DestinationConfig"]["OnFailure"]["Destination"]  # type: ignore[index]
     follow(emulator, stack)
     assert len(mappings(emulator, stack)) == 1  # idempotent
@@ -62,9 +66,26 @@ def test_follower_moves_to_the_restored_table_after_cutover(emulator: Emulator, 
     assert set(mappings(emulator, stack)) == {"customers", "customers-dr-20261126"}
     assert len(report["draining"]) == 1  # type: ignore[arg-type]  # the old table may still take writes
     dynamodb.delete_table(TableName="customers")
+    # A deleted table's stream stays readable for 24 hours: the mapping drains it that long.
+    report = follow(emulator, stack)
+    assert report["deleted"] == [] and len(report["draining"]) == 1  # type: ignore[arg-type]
+    age_retirement(emulator, stack, "customers", hours=25)
     report = follow(emulator, stack)
     assert len(report["deleted"]) == 1  # type: ignore[arg-type]
     assert set(mappings(emulator, stack)) == {"customers-dr-20261126"}
+
+
+def age_retirement(emulator: Emulator, stack: DeployedStack, table: str, hours: float) -> None:
+    """Move the follower's retirement record of `table`'s streams `hours` into the past."""
+    s3, bucket = emulator.clients.client("s3"), stack.outputs["ArchiveBucketName"]
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=f"cdc/streams/{table}--")["Contents"]:
+        if "/retired/" not in obj["Key"]:
+            continue
+        folder, stamp = obj["Key"].rsplit("/", 1)
+        when = datetime.strptime(stamp.removesuffix(".json"), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+        older = f"{folder}/{when - timedelta(hours=hours):%Y%m%dT%H%M%S.%fZ}.json"
+        s3.copy_object(Bucket=bucket, Key=older, CopySource={"Bucket": bucket, "Key": obj["Key"]})
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
 
 
 def test_writes_reach_the_archive_through_the_mapping(emulator: Emulator, stack: DeployedStack) -> None:

@@ -118,12 +118,13 @@ def test_only_the_tool_roles_and_named_readers_may_read_the_archive() -> None:
             role("CdcArchiverFunctionRole"),
             role("RestoreFunctionRole"),
             role("RepairFunctionRole"),
+            role("PostureFunctionRole"),  # the archive's freshness: the newest cdc/ objects
             READER,
         ):
             assert not _denied(policy, reader, "s3:GetObject"), reader
         for other in (
             role("BackupFunctionRole"),
-            role("PostureFunctionRole"),
+            role("ExportFunctionRole"),
             "arn:aws:iam::123456789012:role/Admin",
             "arn:aws:iam::123456789012:root",
             "arn:aws:iam::999999999999:role/outsider",

@@ -26,11 +26,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[Emulator, DeployedStack]]:
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[Emulator, DeployedStack]]:
+    parameters = {"ProtectedTables": "customers", **getattr(request, "param", {})}
     with Emulator(server=True) as emu:
         create_customers_table(emu.clients.client("dynamodb"), "customers")
         load_customers(emu.clients.session_resource("dynamodb").Table("customers"), 20)
-        yield emu, emu.deploy(parameters={"ProtectedTables": "customers"})
+        yield emu, emu.deploy(parameters=parameters)
 
 
 def archived(emu: Emulator, stack: DeployedStack) -> list[str]:
@@ -57,6 +58,8 @@ def test_the_stream_mapping_delivers_every_write_to_the_archiver(served):
     assert {f"late-{b}-{n}" for b in range(3) for n in range(5)} <= set(keys)
 
 
+# The default (-1) retries until the records are 24 h old; a set limit gives up after that many.
+@pytest.mark.parametrize("served", [{"CdcMaxRetryAttempts": "10"}], indirect=True)
 def test_a_batch_the_archiver_cannot_store_is_retried_then_sent_to_the_failure_queue(served):
     emu, stack = served
     table = emu.clients.session_resource("dynamodb").Table("customers")
@@ -75,7 +78,7 @@ def test_a_batch_the_archiver_cannot_store_is_retried_then_sent_to_the_failure_q
         table.put_item(Item={"customer_id": "lost-forever", "email": "x@example.com"})
         with FaultInjector() as faults:
             faults.deny("s3", "PutObject")
-            for _ in range(12):  # CdcMaxRetryAttempts defaults to 10
+            for _ in range(12):  # CdcMaxRetryAttempts=10
                 services.poller.poll_once()
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
     (message,) = [json.loads(m["Body"]) for m in messages]

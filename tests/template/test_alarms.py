@@ -201,6 +201,9 @@ def test_dashboard_widgets_are_search_based_per_table():
         "BackupAgeSeconds",
         "ExportAgeSeconds",
         "CdcArchiveLagSeconds",
+        "CdcMappingLagSeconds",
+        "CdcReachAgeSeconds",
+        "CdcArchiveAtRisk",
         "ReplicationLatency",
         "MeasuredRtoSeconds",
     } <= shown
@@ -211,4 +214,5 @@ def test_dashboard_widgets_are_search_based_per_table():
         for k, v in cfn()["Resources"].items()
         if v["Type"] == "AWS::CloudWatch::Alarm" and "AlarmName" in v["Properties"]
     }
-    assert named <= declared and len(named) == 10
+    assert named <= declared and len(named) == 18
+    assert {a for a in declared if a.startswith("1-Cdc")} <= named  # every CDC failure route's alarm

@@ -56,8 +56,11 @@ def test_follower_manages_only_the_archivers_mappings() -> None:
         "Fn::Sub": "${ArchiveBucket.Arn}/cdc/table=*/live-periods/*"
     }
     assert granted["ListLiveTableHistory"]["Condition"] == {
-        "StringLike": {"s3:prefix": "cdc/table=*/live-periods/*"}
+        "StringLike": {"s3:prefix": ["cdc/table=*/live-periods/*", "cdc/streams/*"]}
     }
+    # Coverage and retirement records of each stream, never the changes themselves.
+    assert granted["WriteStreamCoverage"]["Resource"] == {"Fn::Sub": "${ArchiveBucket.Arn}/cdc/streams/*"}
+    assert "lambda:UpdateEventSourceMapping" in granted["ManageArchiverMappings"]["Action"]
     assert "ssm:GetParameterHistory" in granted["ReadLivePointersAndTheirHistory"]["Action"]
 
 

@@ -63,7 +63,7 @@ class MemoryStore(ArchiveStore):
         self.fail_on = fail_on or set()
         self.lost_ack = lost_ack or set()
 
-    def put_new(self, key: str, body: bytes, records: int) -> bool:
+    def put_new(self, key: str, body: bytes, records: int, *, newest: datetime | None = None) -> bool:
         self.calls += 1
         if self.calls in self.fail_on:
             raise TransientAwsError("SlowDown: injected")
@@ -74,7 +74,9 @@ class MemoryStore(ArchiveStore):
             raise TransientAwsError("RequestTimeout: injected after the write")
         return True
 
-    def replace(self, key: str, body: bytes, records: int, etag: str) -> None:
+    def replace(
+        self, key: str, body: bytes, records: int, etag: str, *, newest: datetime | None = None
+    ) -> None:
         self.calls += 1
         assert etag == str(hash(self.objects[key])), "replace only over the version read"
         self.objects[key] = body

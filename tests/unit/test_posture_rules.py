@@ -2,125 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 import pytest
+from posture_fakes import Fakes, ago, pitr_on, rehearsal, run
 
-from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
-from dynamodb_dr.core.dynamo import PitrStatus
 from dynamodb_dr.core.errors import AccessDenied, TableNotFound, TransientAwsError
-from dynamodb_dr.core.registry import ProtectedTable
-from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
 from dynamodb_dr.posture.metrics import aggregate_doc, table_docs
-from dynamodb_dr.posture.rto_history import RehearsalRecord
 from dynamodb_dr.posture.sources import BackupSummaryView, ExportSummaryView
-
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-POLICY = TablePolicy(rpo_minutes=15, rto_minutes=60)
-
-
-def ago(**kwargs: float) -> datetime:
-    return NOW - timedelta(**kwargs)
-
-
-@dataclass
-class Fakes:
-    """One object standing in for every source; per-table behaviour in dicts."""
-
-    pitr: dict[str, PitrStatus | Exception] = field(default_factory=dict)
-    describe: dict[str, dict[str, Any] | Exception] = field(default_factory=dict)
-    backups: dict[str, BackupSummaryView | Exception] = field(default_factory=dict)
-    exports: dict[str, ExportSummaryView | Exception] = field(default_factory=dict)
-    cdc: dict[str, datetime | None] = field(default_factory=dict)
-    latency: dict[str, float] = field(default_factory=dict)
-    history: dict[str, list[RehearsalRecord]] = field(default_factory=dict)
-    dead_letters: int | Exception = 0
-
-    @staticmethod
-    def _give(value: Any) -> Any:
-        if isinstance(value, Exception):
-            raise value
-        return value
-
-    # registry
-    def resolve(self, logical: str) -> ProtectedTable:
-        return ProtectedTable(logical, logical, f"/p/{logical}", pointer_exists=False)
-
-    def policy_document(self) -> None:
-        return None
-
-    # dynamo
-    def describe_table(self, table: str) -> dict[str, Any]:
-        return dict(self._give(self.describe.get(table, {"TableName": table})))
-
-    def pitr_status(self, table: str) -> PitrStatus:
-        return self._give(self.pitr.get(table, PitrStatus(False, None, None, None)))  # type: ignore[no-any-return]
-
-    # views
-    def summary(self, logical: str, live: str | None = None) -> Any:
-        source = self.backups if live is not None else self.exports
-        default = (
-            BackupSummaryView(None, 0, 0, None) if live is not None else ExportSummaryView({}, 0, 0, 0, False)
-        )
-        return self._give(source.get(logical, default))
-
-    def newest_object(self, logical: str, now: datetime) -> datetime | None:
-        return self.cdc.get(logical)
-
-    def depth(self) -> int:
-        return int(self._give(self.dead_letters))
-
-    def latency_ms(self, table: str, region: str, now: datetime) -> float | None:
-        return self.latency.get(region)
-
-    def history_of(self, logical: str) -> list[RehearsalRecord]:
-        return self.history.get(logical, [])
-
-
-class _History:
-    def __init__(self, fakes: Fakes) -> None:
-        self.history = fakes.history_of
-
-
-class _Exports:
-    def __init__(self, fakes: Fakes) -> None:
-        self.summary = fakes.summary
-
-
-def run(fakes: Fakes, *tables: str) -> PostureReport:
-    settings = Settings(
-        ssm_prefix="/dynamodb-dr/s", protected_tables=tables or ("customers",), state_table="state"
-    )
-    sources = PostureSources(
-        registry=fakes,  # type: ignore[arg-type]
-        dynamo=fakes,  # type: ignore[arg-type]
-        backups=fakes,  # type: ignore[arg-type]
-        exports=_Exports(fakes),  # type: ignore[arg-type]
-        cdc=fakes,  # type: ignore[arg-type]
-        dead_letters=fakes,  # type: ignore[arg-type]
-        replication=fakes,  # type: ignore[arg-type]
-        rto=_History(fakes),  # type: ignore[arg-type]
-    )
-    policies = ResolvedPolicies(policies=dict.fromkeys(settings.protected_tables, POLICY))
-    return assess_all(settings, policies, sources, NOW)
-
-
-def pitr_on(lag_seconds: float) -> PitrStatus:
-    return PitrStatus(True, 35, ago(days=10), ago(seconds=lag_seconds))
-
-
-def rehearsal(status: str, seconds: float | None, tick: str = "20261101T040000Z") -> RehearsalRecord:
-    return RehearsalRecord(
-        logical_name="customers",
-        tick=tick,
-        execution_name="e",
-        target="customers-dr-rehearsal-1",
-        status=status,
-        started_at=ago(days=25),
-        measured_seconds=seconds,  # type: ignore[arg-type]
-    )
 
 
 def test_worst_case_rpo_is_the_freshest_recovery_source():

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dynamodb_dr.posture.assess import PostureReport, TablePosture
+from dynamodb_dr.posture.models import CdcPosture
 from dynamodb_dr.posture.run import PostureConfig, build_sources, run_posture
 from dynamodb_dr_local.stack_lookup import add_stack_arguments, lookup
 
@@ -17,7 +18,8 @@ def register(subparsers: Any) -> None:
         help="DR posture of each protected table: can it meet its RPO and RTO now?",
         description=(
             "For each table the stack protects: PITR and its restorable window, last backup, S3 export "
-            "chain, CDC archive freshness and failures, live physical table, global-table replicas, "
+            "chain, how far the CDC archive provably reaches and whether it keeps up, live physical "
+            "table, global-table replicas, "
             "measured restore times (rehearsals), and whether the RPO and RTO objectives are met. "
             "Exit status 0 when every table is ok, 1 when any is at risk, unknown or failed."
         ),
@@ -29,9 +31,12 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     stack = lookup(args)
     settings = stack.settings()
+    window = stack.parameters.get("CdcBatchingWindowSeconds", "")
     config = PostureConfig(
         archive_bucket=stack.outputs.get("ArchiveBucketName") or None,
         failure_queue_url=stack.outputs.get("CdcFailureQueueUrl") or None,
+        archiver_function=stack.outputs.get("CdcArchiverFunctionName") or None,
+        cdc_batching_window_seconds=int(window) if window.isdigit() else 5,
     )
     report = run_posture(settings, build_sources(settings, stack.clients, config), datetime.now(UTC))
     print(report.model_dump_json(indent=2) if args.json else render(report))
@@ -74,9 +79,7 @@ def _row(t: TablePosture) -> tuple[str, ...]:
     if t.backups and t.backups.last_run_failed:
         backup += " (last run FAILED)"
     export = "?" if t.exports is None else _exports(t)
-    cdc = "?" if t.cdc is None else (_age(t.cdc.lag_seconds) if t.cdc.newest_object else "no objects")
-    if t.cdc and t.cdc.dead_letters:
-        cdc += f", {t.cdc.dead_letters} failed"
+    cdc = "?" if t.cdc is None else _cdc(t.cdc)
     replicas = "?" if t.replicas is None else (", ".join(_replica(r) for r in t.replicas) or "-")
     rpo = f"{_age(t.worst_case_rpo_seconds)} / {_age(t.rpo_objective_seconds)} {_met(t.rpo_met)}"
     measured = t.rto.latest_seconds if t.rto else None
@@ -106,6 +109,16 @@ def _exports(t: TablePosture) -> str:
     return text
 
 
+def _cdc(cdc: CdcPosture) -> str:
+    """How far the archive provably reaches (age), then AT RISK with the reasons' codes."""
+    text = f"reach {_age(cdc.reach_age_seconds)}" if cdc.reach is not None else "reach -"
+    if cdc.replayable_from:
+        text += f" (on {cdc.replayable_from})"
+    if cdc.at_risk:
+        text += ", AT RISK: " + ", ".join(risk.split(":", 1)[0] for risk in cdc.risks)
+    return text
+
+
 def _replica(r: Any) -> str:
     latency = f" {r.latency_ms:.0f}ms" if r.latency_ms is not None else ""
     return f"{r.region} {r.status}{latency}"
@@ -114,7 +127,8 @@ def _replica(r: Any) -> str:
 def _notes(t: TablePosture) -> list[str]:
     if t.error:
         return [f"{t.logical_name}: {t.error}"]
-    return [f"{t.logical_name}: {check} unknown ({why})" for check, why in sorted(t.unknown.items())]
+    risks = [f"{t.logical_name}: CDC archive {risk}" for risk in (t.cdc.risks if t.cdc else [])]
+    return risks + [f"{t.logical_name}: {check} unknown ({why})" for check, why in sorted(t.unknown.items())]
 
 
 def _met(value: bool | None) -> str:

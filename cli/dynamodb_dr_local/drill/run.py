@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dynamodb_dr_local.drill import backups, live, repair
+from dynamodb_dr_local.drill import backups, freshness, live, repair
 from dynamodb_dr_local.drill.incident import Incident, IncidentResult, run_incident
 from dynamodb_dr_local.drill.objectives import Objectives, RtoPart, render, rto_parts
 from dynamodb_dr_local.drill.report import Progress
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
-from dynamodb_dr_local.emulator import Emulator
+from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.exports import ExportEmulation
 from dynamodb_dr_local.emulator.pitr import AWS_LATEST_LAG_SECONDS
 from dynamodb_dr_local.output import Output
@@ -183,6 +183,9 @@ def _run(  # noqa: PLR0917 - one drill's context, passed once
     report.checks["good writes after T recoverable from the CDC archive"] = (
         incident.replayable_good_writes == incident.good_writes_after_incident
     )
+    # 4. The archiver of the (now) live table gets stuck: caught in minutes, nothing lost once fixed.
+    _stuck_archiver(emu, stack, incident.live_table or TABLE, progress, report, out)
+
     rpo_check = f"RPO <= {options.rpo_minutes} min (data actually lost)"
     rto_check = f"RTO <= {options.rto_minutes} min (measured + assumed parts)"
     if incident.execution_status != "SUCCEEDED":  # nothing recovered: no objective is met
@@ -221,7 +224,26 @@ def _repair_checks(report: DrillReport, result: repair.RepairStageResult, option
         and result.seconds < 60
     )
     report.checks["repair in place: its own writes archived, so it can be undone"] = result.undoable
-    report.checks["repair in place: its own writes archived, so it can be undone"] = result.undoable
+
+
+def _stuck_archiver(  # noqa: PLR0917 - one drill's context, passed once
+    emu: Emulator, stack: DeployedStack, live_table: str, progress: Progress, report: DrillReport, out: Output
+) -> None:
+    """Runs last: its simulated minutes run ahead of the wall clock (drill/freshness.py)."""
+    fresh = freshness.run_freshness_stage(
+        emu,
+        stack,
+        live.Application(emu, live_table),
+        logical_table=TABLE,
+        live_table=live_table,
+        progress=progress,
+    )
+    out.line(freshness.render(fresh))
+    report.stages["freshness"] = asdict(fresh)
+    report.checks["stuck CDC archiver: alarm condition raised within minutes (stream keeps 24 h)"] = (
+        fresh.green_before and fresh.caught_in_time
+    )
+    report.checks["stuck CDC archiver fixed: backlog archived, nothing lost or doubled"] = fresh.nothing_lost
 
 
 def objectives_of(incident: IncidentResult, options: DrillOptions) -> Objectives:

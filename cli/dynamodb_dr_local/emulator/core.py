@@ -12,7 +12,10 @@ from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr_local.emulator import fast_dynamodb, fast_items
 from dynamodb_dr_local.emulator.handlers import HandlerRouter
 from dynamodb_dr_local.emulator.stack import DEFAULT_TEMPLATE, DeployedStack, deploy_stack
+from dynamodb_dr_local.emulator.stream_toggle import allow_stream_toggle
 from dynamodb_dr_local.emulator.streams import whole_second_stream_times
+from dynamodb_dr_local.emulator.table_metrics import publish_write_metrics
+from dynamodb_dr_local.emulator.time_travel import clocked_stream_times
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -77,6 +80,9 @@ class Patches:
         self._set(retrier_decl, "time", _InstantTime())
         fast_dynamodb.install(self._set)  # moto's generic serializer dominates large scans
         whole_second_stream_times(self._set)  # AWS stamps stream records to the second
+        clocked_stream_times(self._set)  # drills and tests may run the clock ahead (time_travel)
+        allow_stream_toggle(self._set)  # a stream turned off and on again gets a new label
+        publish_write_metrics(self._set)  # ConsumedWriteCapacityUnits per table and minute
         # Point-in-time history and a moving restorable window (emulator/pitr.py).
         # CloudFormation state machines land where the ASL engine runs them (emulator/statemachines.py).
         from dynamodb_dr_local.emulator.custom_resources import CustomResourceHooks

@@ -59,7 +59,7 @@ class ArchiveStore:
         self._s3 = s3
         self.bucket = bucket
 
-    def put_new(self, key: str, body: bytes, records: int) -> bool:
+    def put_new(self, key: str, body: bytes, records: int, *, newest: datetime | None = None) -> bool:
         """Write the object unless the key exists; False when it exists."""
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
@@ -69,7 +69,7 @@ class ArchiveStore:
                         Key=key,
                         Body=body,
                         ContentType="application/x-ndjson",
-                        Metadata={"records": str(records)},
+                        Metadata=_metadata(records, newest),
                         IfNoneMatch="*",
                     )
                 return True
@@ -82,7 +82,9 @@ class ArchiveStore:
                 time.sleep(0.1 * (attempt + 1))  # another write to this key is in flight: S3 409
         raise AssertionError("unreachable")
 
-    def replace(self, key: str, body: bytes, records: int, etag: str) -> None:
+    def replace(
+        self, key: str, body: bytes, records: int, etag: str, *, newest: datetime | None = None
+    ) -> None:
         """Overwrite the object only if it is still the version read (its ETag)."""
         with aws_errors():
             self._s3.put_object(
@@ -90,7 +92,7 @@ class ArchiveStore:
                 Key=key,
                 Body=body,
                 ContentType="application/x-ndjson",
-                Metadata={"records": str(records)},
+                Metadata=_metadata(records, newest),
                 IfMatch=etag,
             )
 
@@ -172,7 +174,7 @@ def archive_batch(
 def _store(obj: ArchiveObject, batch: Sequence[Change], store: ArchiveStore, result: ArchiveResult) -> int:
     """Write one object; returns how many batch changes from the object's start are now durable."""
     body = obj.body()
-    if store.put_new(obj.key, body, len(obj.changes)):
+    if store.put_new(obj.key, body, len(obj.changes), newest=newest_of(obj.changes)):
         result.objects, result.bytes = result.objects + 1, result.bytes + len(body)
         return len(obj.changes)
     existing, etag = store.get_tagged(obj.key)  # an earlier attempt wrote this key
@@ -182,7 +184,7 @@ def _store(obj: ArchiveObject, batch: Sequence[Change], store: ArchiveStore, res
         # Unreadable (damaged in storage or by hand): our batch holds the changes this key is
         # for, so rewrite it rather than block the shard forever.
         logger.warning("repairing an unreadable archive object", extra={"key": obj.key})
-        store.replace(obj.key, body, len(obj.changes), etag)
+        store.replace(obj.key, body, len(obj.changes), etag, newest=newest_of(obj.changes))
         result.objects, result.bytes, result.repaired = result.objects + 1, result.bytes + len(body), 1
         return len(obj.changes)
     held = {int(c.sequence_number) for c in held_changes}
@@ -194,7 +196,7 @@ def _store(obj: ArchiveObject, batch: Sequence[Change], store: ArchiveStore, res
     if skipped == 0:  # cannot happen for one shard's records; never drop a change if it does
         merged = sorted({int(c.sequence_number): c for c in [*held_changes, *obj.changes]}.items())
         union = ArchiveObject(obj.key, tuple(c for _, c in merged), obj.first_index)
-        store.replace(obj.key, union.body(), len(union.changes), etag)
+        store.replace(obj.key, union.body(), len(union.changes), etag, newest=newest_of(union.changes))
         result.objects, result.bytes = result.objects + 1, result.bytes + len(union.body())
         return len(obj.changes)
     result.already_archived += skipped
@@ -213,9 +215,22 @@ def _split_beyond(key: str, held: Sequence[Change], last: Change, etag: str, sto
     if not beyond or len(beyond) == len(held):
         return
     rest = ArchiveObject(object_key(beyond), tuple(beyond), 0)
-    store.put_new(rest.key, rest.body(), len(beyond))  # already there: an earlier split did it
+    # Already there: an earlier split did it.
+    store.put_new(rest.key, rest.body(), len(beyond), newest=newest_of(rest.changes))
     head = ArchiveObject(key, tuple(c for c in held if c not in beyond), 0)
-    store.replace(key, head.body(), len(head.changes), etag)
+    store.replace(key, head.body(), len(head.changes), etag, newest=newest_of(head.changes))
+
+
+def newest_of(changes: Sequence[Change]) -> datetime:
+    return max(change.approximate_creation for change in changes)
+
+
+def _metadata(records: int, newest: datetime | None) -> dict[str, str]:
+    """Object metadata: the posture check reads an object's newest change with one HEAD."""
+    metadata = {"records": str(records)}
+    if newest is not None:
+        metadata["newest-change"] = newest.astimezone(UTC).isoformat()
+    return metadata
 
 
 def whole_second(when: datetime) -> datetime:

@@ -11,11 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from dynamodb_dr.core.config import ResolvedPolicies, Settings, TablePolicy
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.registry import TableRegistry
+from dynamodb_dr.posture.cdc_sources import CdcArchiveView
+from dynamodb_dr.posture.dead_letters import DeadLetters, DeadLetterView
+from dynamodb_dr.posture.freshness import (
+    CdcActivitySources,
+    CdcFleet,
+    archive_base,
+    assess_archive,
+    read_fleet,
+)
 from dynamodb_dr.posture.models import (
     BackupPosture,
     CdcPosture,
@@ -29,17 +37,9 @@ from dynamodb_dr.posture.models import (
     TableStatus,
 )
 from dynamodb_dr.posture.rto_history import RtoHistoryStore, latest_measured
-from dynamodb_dr.posture.sources import (
-    BackupView,
-    CdcArchiveView,
-    DeadLetterView,
-    ExportView,
-    ReplicationView,
-)
+from dynamodb_dr.posture.sources import BackupView, ExportView, ReplicationView
 
-__all__ = ["PostureReport", "PostureSources", "TablePosture", "assess_all", "assess_table"]
-
-T = TypeVar("T")
+__all__ = ["PostureReport", "PostureSources", "TablePosture", "assess_all"]
 
 
 @dataclass
@@ -54,35 +54,41 @@ class PostureSources:
     dead_letters: DeadLetterView | None = None
     replication: ReplicationView | None = None
     rto: RtoHistoryStore | None = None
+    cdc_activity: CdcActivitySources | None = None  # archiver mappings, IteratorAge, table writes
 
 
 def assess_all(
     settings: Settings, policies: ResolvedPolicies, sources: PostureSources, now: datetime
 ) -> PostureReport:
-    dead_letters: int | None = None
+    dead: DeadLetters | None = None
     dlq_error: str | None = "CDC failure queue not configured"
     if sources.dead_letters is not None:
         try:
-            dead_letters, dlq_error = sources.dead_letters.depth(), None
+            dead, dlq_error = sources.dead_letters.read(), None
         except Exception as exc:
             dlq_error = _why(exc)
-    tables = []
-    for logical in settings.protected_tables:
-        posture = assess_table(logical, policies.policies[logical], sources, now, dead_letters)
-        if dlq_error and posture.status != "failed":
-            posture.unknown["cdc_failures"] = dlq_error
-            posture.status = _status(posture)
-        tables.append(posture)
-    return PostureReport(generated_at=now, tables=tables, cdc_dead_letters=dead_letters)
+    assessed = [
+        _assess_sources(logical, policies.policies[logical], sources, now)
+        for logical in settings.protected_tables
+    ]
+    # Fleet-wide reads once (mappings, metrics), for the live tables that could be described.
+    live = [p.live_table for p, _ in assessed if p.status != "failed" and p.live_table]
+    fleet = read_fleet(sources.cdc_activity, dead, live, now, _why)
+    for posture, description in assessed:
+        if posture.status == "failed":
+            continue
+        _freshness(posture, description, sources, fleet, dlq_error=dlq_error, now=now)
+        _objectives(posture)
+        posture.status = _status(posture)
+    return PostureReport(
+        generated_at=now, tables=[p for p, _ in assessed], cdc_dead_letters=dead.depth if dead else None
+    )
 
 
-def assess_table(
-    logical: str,
-    policy: TablePolicy,
-    sources: PostureSources,
-    now: datetime,
-    dead_letters: int | None = None,
-) -> TablePosture:
+def _assess_sources(
+    logical: str, policy: TablePolicy, sources: PostureSources, now: datetime
+) -> tuple[TablePosture, dict[str, object]]:
+    """Every check but the CDC archive's freshness (that needs the fleet-wide reads)."""
     posture = TablePosture(
         logical_name=logical,
         rpo_objective_seconds=policy.rpo_minutes * 60,
@@ -94,36 +100,71 @@ def assess_table(
         description = sources.dynamo.describe_table(live)
     except Exception as exc:
         posture.status, posture.error = "failed", _why(exc)
-        return posture
-
-    def check(name: str, fn: Callable[[], T]) -> T | None:
-        try:
-            return fn()
-        except Exception as exc:
-            posture.unknown[name] = _why(exc)
-            return None
-
-    posture.pitr = check("pitr", lambda: _pitr(sources.dynamo, live, now))
-    posture.backups = check("backups", lambda: _backups(sources.backups, logical, live, now))
+        return posture, {}
+    posture.pitr = _check(posture, "pitr", lambda: _pitr(sources.dynamo, live, now))
+    posture.backups = _check(posture, "backups", lambda: _backups(sources.backups, logical, live, now))
     if sources.exports is not None:
         exports = sources.exports
-        posture.exports = check("exports", lambda: _exports(exports, logical, now))
+        posture.exports = _check(posture, "exports", lambda: _exports(exports, logical, now))
     else:
         posture.unknown["exports"] = "export chain not configured"
-    if sources.cdc is not None:
-        cdc = sources.cdc
-        posture.cdc = check("cdc_archive", lambda: _cdc(cdc, logical, now, dead_letters))
-    else:
-        posture.unknown["cdc_archive"] = "CDC archive not configured"
-    posture.replicas = check("replicas", lambda: _replicas(description, sources.replication, live, now))
+    posture.replicas = _check(
+        posture, "replicas", lambda: _replicas(description, sources.replication, live, now)
+    )
     if sources.rto is not None:
         rto = sources.rto
-        posture.rto = check("rto_history", lambda: _rto(rto, logical))
+        posture.rto = _check(posture, "rto_history", lambda: _rto(rto, logical))
     else:
         posture.unknown["rto_history"] = "rehearsal history not configured"
-    _objectives(posture)
-    posture.status = _status(posture)
-    return posture
+    return posture, description
+
+
+def _freshness(
+    posture: TablePosture,
+    description: dict[str, object],
+    sources: PostureSources,
+    fleet: CdcFleet,
+    *,
+    dlq_error: str | None,
+    now: datetime,
+) -> None:
+    if sources.cdc is None:
+        posture.unknown["cdc_archive"] = "CDC archive not configured"
+        return
+    view, live = sources.cdc, str(posture.live_table)
+    posture.unknown.update(fleet.errors)
+    if dlq_error:
+        posture.unknown["cdc_failures"] = dlq_error
+    stream = description.get("LatestStreamArn")
+
+    def cdc() -> CdcPosture:
+        archive = view.stream_archive(posture.logical_name, str(stream) if stream else None, now)
+        depth = fleet.dead_letters.depth if fleet.dead_letters else None
+        found = CdcPosture(
+            newest_object=archive.newest_object,
+            lag_seconds=_age(now, archive.newest_object),
+            dead_letters=depth,
+        )
+        return assess_archive(
+            found,
+            logical=posture.logical_name,
+            live_table=live,
+            description=description,
+            archive=archive,
+            fleet=fleet,
+            rpo_seconds=posture.rpo_objective_seconds,
+            now=now,
+        )
+
+    posture.cdc = _check(posture, "cdc_archive", cdc)
+
+
+def _check[R](posture: TablePosture, name: str, fn: Callable[[], R]) -> R | None:
+    try:
+        return fn()
+    except Exception as exc:
+        posture.unknown[name] = _why(exc)
+        return None
 
 
 def _pitr(dynamo: DynamoControl, table: str, now: datetime) -> PitrPosture:
@@ -167,11 +208,6 @@ def _exports(view: ExportView, logical: str, now: datetime) -> ExportPosture:
     )
 
 
-def _cdc(view: CdcArchiveView, logical: str, now: datetime, dead_letters: int | None) -> CdcPosture:
-    newest = view.newest_object(logical, now)
-    return CdcPosture(newest_object=newest, lag_seconds=_age(now, newest), dead_letters=dead_letters)
-
-
 def _replicas(
     description: dict[str, object], view: ReplicationView | None, table: str, now: datetime
 ) -> list[ReplicaPosture]:
@@ -200,7 +236,8 @@ def _rto(store: RtoHistoryStore, logical: str) -> RtoPosture:
 
 
 def _objectives(posture: TablePosture) -> None:
-    """Worst-case RPO = age of the newest recoverable point over every recovery source."""
+    """Worst-case RPO = age of the newest recoverable point over every recovery source (the CDC
+    archive counts with the base it replays onto: posture/freshness.py)."""
     ages: dict[str, float] = {}
     if posture.pitr and posture.pitr.enabled and posture.pitr.lag_seconds is not None:
         ages["pitr"] = posture.pitr.lag_seconds
@@ -208,6 +245,11 @@ def _objectives(posture: TablePosture) -> None:
         ages["backup"] = posture.backups.age_seconds
     if posture.exports and posture.exports.point_age_seconds is not None:
         ages["export"] = posture.exports.point_age_seconds
+    if posture.cdc is not None:
+        # The archive is a recovery point only where it replays onto a base up to its reach.
+        posture.cdc.replayable_from = archive_base(posture)
+        if posture.cdc.replayable_from and posture.cdc.reach_age_seconds is not None:
+            ages["cdc-archive"] = posture.cdc.reach_age_seconds
     if ages:
         source = min(ages, key=lambda k: ages[k])
         posture.rpo_source, posture.worst_case_rpo_seconds = source, round(ages[source], 3)
@@ -228,7 +270,7 @@ def _status(posture: TablePosture) -> TableStatus:
         or posture.rto_met is False
         or (posture.pitr is not None and not posture.pitr.enabled)
         or (posture.rto is not None and posture.rto.latest_failed)
-        or (posture.cdc is not None and bool(posture.cdc.dead_letters))
+        or (posture.cdc is not None and posture.cdc.at_risk)
         or any(r.status != "ACTIVE" for r in posture.replicas or [])
     )
     if at_risk:

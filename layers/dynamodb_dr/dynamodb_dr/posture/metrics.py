@@ -51,9 +51,12 @@ def table_docs(posture: TablePosture) -> list[MetricDoc]:
             typed = MetricDoc({TABLE_DIMENSION: posture.logical_name, "ExportType": kind})
             typed.put("ExportAgeSeconds", age, Seconds)
             docs.append(typed)
+    doc.put("CdcArchiveAtRisk", 0 if cdc_fresh(posture) else 1)
     if posture.cdc is not None:
         doc.put("CdcArchiveLagSeconds", posture.cdc.lag_seconds, Seconds)
         doc.put("CdcFailures", posture.cdc.dead_letters)
+        doc.put("CdcReachAgeSeconds", posture.cdc.reach_age_seconds, Seconds)
+        doc.put("CdcMappingLagSeconds", posture.cdc.mapping_lag_seconds, Seconds)
     if posture.replicas is not None:
         doc.put("ReplicaCount", len(posture.replicas))
         latencies = [r.latency_ms for r in posture.replicas if r.latency_ms is not None]
@@ -62,6 +65,14 @@ def table_docs(posture: TablePosture) -> list[MetricDoc]:
         doc.put("MeasuredRtoSeconds", posture.rto.latest_seconds, Seconds)
         doc.put("RehearsalFailures", 1 if posture.rto.latest_failed else 0)
     return docs
+
+
+def cdc_fresh(posture: TablePosture) -> bool:
+    """The CDC archive is known to keep up (or the table is quiet); unknown counts as not."""
+    cdc_checks = {k for k in posture.unknown if k.startswith("cdc")}
+    return (
+        posture.status != "failed" and posture.cdc is not None and not posture.cdc.at_risk and not cdc_checks
+    )
 
 
 def aggregate_doc(report: PostureReport) -> MetricDoc:
@@ -76,6 +87,7 @@ def aggregate_doc(report: PostureReport) -> MetricDoc:
     doc.put("TablesExportFailing", sum(bool(t.exports and t.exports.failures_since_success) for t in tables))
     doc.put("RehearsalFailures", sum(bool(t.rto and t.rto.latest_failed) for t in tables))
     doc.put("ReplicasNotActive", sum(r.status != "ACTIVE" for t in tables for r in t.replicas or []))
+    doc.put("TablesCdcAtRisk", sum(not cdc_fresh(t) for t in tables))
     rpos = [t.worst_case_rpo_seconds for t in tables]
     # A table with no recoverable point (or unreadable) has an unbounded RPO: leave the value
     # out, so the RPO alarm sees missing data (breaching) rather than a reassuring number.

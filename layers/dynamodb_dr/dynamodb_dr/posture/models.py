@@ -37,9 +37,26 @@ class ExportPosture(BaseModel):
 
 
 class CdcPosture(BaseModel):
+    """The CDC archive of the live table (posture/freshness.py says how each field is read)."""
+
     newest_object: datetime | None = None
     lag_seconds: float | None = None  # now - newest archive object (idle tables look stale too)
     dead_letters: int | None = None  # shared failure queue depth (all tables)
+    dead_letters_unread: int = 0  # queue messages that name no stream (every table's reach unsure)
+    stream_arn: str | None = None  # the live table's latest stream
+    mapping_state: str | None = None  # the archiver's mapping on it (None: no mapping)
+    mapping_lag_seconds: float | None = None  # its IteratorAge, latest minute (None: not delivering)
+    newest_change: datetime | None = None  # newest change archived from the live stream
+    covered_since: datetime | None = None  # every change of the live stream since then is archived
+    reach: datetime | None = None  # newest change with no gap behind it back to covered_since
+    reach_age_seconds: float | None = None
+    replayable_from: str | None = None  # the recovery source the archive replays onto to its reach
+    unarchived_writes_since: datetime | None = None  # writes old enough to be archived, and are not
+    risks: list[str] = Field(default_factory=list)  # "<code>: <why>"; empty: fresh, or quiet
+
+    @property
+    def at_risk(self) -> bool:
+        return bool(self.risks)
 
 
 class ReplicaPosture(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -11,14 +11,16 @@ from dynamodb_dr.core.config import Settings, StackSettings, resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
-from dynamodb_dr.posture.rto_history import RtoHistoryStore
-from dynamodb_dr.posture.sources import (
-    BackupView,
+from dynamodb_dr.posture.cdc_sources import (
+    ArchiverMappingsView,
     CdcArchiveView,
-    DeadLetterView,
-    ExportView,
-    ReplicationView,
+    MappingLagView,
+    WriteActivityView,
 )
+from dynamodb_dr.posture.dead_letters import DeadLetterView
+from dynamodb_dr.posture.freshness import CdcActivitySources
+from dynamodb_dr.posture.rto_history import RtoHistoryStore
+from dynamodb_dr.posture.sources import BackupView, ExportView, ReplicationView
 
 
 class PostureConfig(BaseModel):
@@ -28,6 +30,8 @@ class PostureConfig(BaseModel):
 
     archive_bucket: str | None = None
     failure_queue_url: str | None = None
+    archiver_function: str | None = None  # whose stream mappings and IteratorAge are read
+    cdc_batching_window_seconds: int = Field(default=5, ge=0, le=300)
     export_chain: bool = True
     replication_metrics: bool = True
 
@@ -37,20 +41,36 @@ class PostureSettings(StackSettings):
 
     archive_bucket: str | None = None
     cdc_failure_queue_url: str | None = Field(default=None, pattern=r"^https://")
+    archiver_function: str | None = None
+    cdc_batching_window_seconds: int = Field(default=5, ge=0, le=300)
 
-    @field_validator("archive_bucket", "cdc_failure_queue_url", mode="before")
+    @field_validator("archive_bucket", "cdc_failure_queue_url", "archiver_function", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return value or None
 
     def config(self) -> PostureConfig:
-        return PostureConfig(archive_bucket=self.archive_bucket, failure_queue_url=self.cdc_failure_queue_url)
+        return PostureConfig(
+            archive_bucket=self.archive_bucket,
+            failure_queue_url=self.cdc_failure_queue_url,
+            archiver_function=self.archiver_function,
+            cdc_batching_window_seconds=self.cdc_batching_window_seconds,
+        )
 
 
 def build_sources(settings: Settings, clients: AwsClients, config: PostureConfig) -> PostureSources:
     ddb = clients.client("dynamodb")
     queue = config.failure_queue_url
     dynamo = DynamoControl(ddb)
+    activity = None
+    if config.archiver_function:
+        cloudwatch = clients.client("cloudwatch")
+        activity = CdcActivitySources(
+            mappings=ArchiverMappingsView(clients.client("lambda"), config.archiver_function),
+            lags=MappingLagView(cloudwatch, config.archiver_function),
+            writes=WriteActivityView(cloudwatch),
+            batching_window=timedelta(seconds=config.cdc_batching_window_seconds),
+        )
     return PostureSources(
         registry=TableRegistry(settings, clients.client("ssm")),
         dynamo=dynamo,
@@ -60,6 +80,7 @@ def build_sources(settings: Settings, clients: AwsClients, config: PostureConfig
         dead_letters=DeadLetterView(clients.client("sqs"), queue) if queue else None,
         replication=ReplicationView(clients.client("cloudwatch")) if config.replication_metrics else None,
         rto=RtoHistoryStore(ddb, settings.state_table),
+        cdc_activity=activity,
     )
 
 

@@ -1,7 +1,8 @@
 """Read-only views of the recovery sources the posture check looks at.
 
 Each view wraps one injected boto3 client and reads state that other parts of the tool write
-(backup ledger, export chain, CDC archive, failure queue). None of them writes anything.
+(backup ledger, export chain). None of them writes anything. The CDC archive's views are in
+posture/cdc_sources.py.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from dynamodb_dr.core.dynamo import DynamoControl
 if TYPE_CHECKING:
     from types_boto3_cloudwatch import CloudWatchClient
     from types_boto3_dynamodb import DynamoDBClient
-    from types_boto3_s3 import S3Client
-    from types_boto3_sqs import SQSClient
 
 BACKUP_PK = "BACKUP#"
 
@@ -99,51 +98,6 @@ class ExportView:
             inflight=len(head.inflight),
             has_base=head.base_sk is not None or "FULL" in newest,
         )
-
-
-class CdcArchiveView:
-    """Freshness of the CDC archive (issue 3): the newest object under cdc/table=<logical>/."""
-
-    def __init__(self, s3: S3Client, bucket: str, *, lookback: timedelta = timedelta(hours=6)) -> None:
-        self._s3 = s3
-        self._bucket = bucket
-        self._lookback = lookback
-
-    def newest_object(self, logical: str, now: datetime) -> datetime | None:
-        """LastModified of the newest archive object within the lookback, hour by hour backwards."""
-        from dynamodb_dr.cdc.model import partition_prefix
-
-        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        while hour >= now - self._lookback - timedelta(hours=1):
-            newest = self._newest_under(partition_prefix(logical, hour))
-            if newest is not None:
-                return newest
-            hour -= timedelta(hours=1)
-        return None
-
-    def _newest_under(self, prefix: str) -> datetime | None:
-        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
-        with aws_errors():
-            modified = [obj["LastModified"] for page in pages for obj in page.get("Contents", [])]
-        return max(modified, default=None)
-
-
-class DeadLetterView:
-    """Depth of the CDC failure queue (records the archiver gave up on), shared by all tables."""
-
-    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
-
-    def depth(self) -> int:
-        with aws_errors():
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=self._queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            ).get("Attributes", {})
-        visible = attributes.get("ApproximateNumberOfMessages", "0")
-        in_flight = attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
-        return int(visible) + int(in_flight)
 
 
 class ReplicationView:
