@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dynamodb_dr_local.cli import main
+from dynamodb_dr_local.drill import repair as drill_repair
 from dynamodb_dr_local.drill.run import DrillOptions, run_drill
 from dynamodb_dr_local.emulator.faults import ACCESS_DENIED, FaultInjector
 
@@ -61,14 +62,21 @@ def test_the_drill_repairs_in_place_first_and_sets_both_paths_side_by_side(capsy
     assert "PASS  repair in place: every good sign-up after the window kept" in out
 
 
-def test_a_repair_that_cannot_write_fails_the_drill_while_the_restore_still_recovers(capsys):
+def test_a_repair_that_cannot_write_fails_the_drill_while_the_restore_still_recovers(capsys, monkeypatch):
     def repair_write(params: Mapping[str, Any]) -> bool:
         return params.get("TableName") == "customers" and "ConditionExpression" in params
 
-    with FaultInjector(seed=1) as faults:
-        faults.add("dynamodb", "PutItem", ACCESS_DENIED, when=repair_write)
-        faults.add("dynamodb", "DeleteItem", ACCESS_DENIED, when=repair_write)
-        report = run_drill(DrillOptions(**SMALL))
+    run_stage = drill_repair.run_repair_stage
+
+    def denied_repair(*args: Any, **kwargs: Any) -> Any:
+        # Only during the repair stage: the drill's later stuck-archiver stage injects its own.
+        with FaultInjector(seed=1) as faults:
+            faults.add("dynamodb", "PutItem", ACCESS_DENIED, when=repair_write)
+            faults.add("dynamodb", "DeleteItem", ACCESS_DENIED, when=repair_write)
+            return run_stage(*args, **kwargs)
+
+    monkeypatch.setattr(drill_repair, "run_repair_stage", denied_repair)
+    report = run_drill(DrillOptions(**SMALL))
     out = capsys.readouterr().out
     assert not report.passed
     assert report.stages["repair"]["status"] == "FAILED"
