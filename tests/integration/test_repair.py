@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 import pytest
-from repair_support import KEY, Rig, bad_deploy, customer, next_second, sign_ups
+from repair_support import KEY, Rig, bad_deploy, customer, iso, next_second, sign_ups
 
+from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,7 @@ def test_dry_run_counts_every_kind_and_changes_nothing(rig: Rig) -> None:
         "already": 0,
         "conflict": 0,
         "expired": 0,
+        "erased": 0,
     }
     estimate = report["estimate"]
     assert estimate["writes"] == 8 and estimate["write_units"] >= 8
@@ -175,3 +177,57 @@ def test_ttl_deletions_are_never_undone_unless_asked(rig: Rig) -> None:
     report = rig.run({**request, "include_ttl": True}, "ttl-asked")["report"]
     assert report["keys"]["put-back-deleted"] == 1 and report["keys"]["already"] == 1
     assert rig.items()["c1"] == customer(1, expires=1)
+
+
+def test_a_repair_never_brings_back_a_key_erased_after_the_window_began(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22: the erasure list holds through a repair and its undo. c1 is erased (and deleted by
+    the application) during the bad window, c2 is erased while still live; their pre-window images
+    predate the erasures, so the repair deletes c2 (guarded) and writes neither back."""
+    monkeypatch.setenv("DYNAMODB_DR_STACK", rig.stack.name)
+    for n in range(4):
+        rig.table.put_item(Item=customer(n))
+    before = rig.items()
+    t1 = next_second()
+    for key in ("c0", "c1", "c2"):
+        rig.table.update_item(
+            Key={KEY: key},
+            UpdateExpression="SET email = :e",
+            ExpressionAttributeValues={":e": "null@invalid"},
+        )
+    rig.table.delete_item(Key={KEY: "c1"})  # the application erases c1 ...
+    for key in ("c1", "c2"):  # ... and the operator records both (c2 still live), history kept
+        assert main(["erase", "--table", "customers", "--key", json.dumps({KEY: key}), "--keep-history"]) == 0
+    t2 = next_second()
+    rig.deliver()
+    request = {"table": "customers", "from": iso(t1), "to": iso(t2)}
+
+    described = rig.run(request, "erased-keys")
+    assert described["status"] == "SUCCEEDED", described
+    after = rig.items()
+    assert after["c0"] == before["c0"] and after["c3"] == before["c3"]
+    assert "c1" not in after and "c2" not in after
+    report = described["report"]
+    assert report["status"] == "repaired"
+    assert report["keys"]["erased"] == 2 and report["erasures"] == {"listed": 2, "erased": 2}
+    assert report["keys"]["put-back-modified"] == 1 and report["keys"]["put-back-deleted"] == 0
+    assert report["applied"]["written"] == 2  # c0 put back, c2 deleted (while it held the window's item)
+    assert report["proof"]["unexplained"] == 0 and report["proof"]["checked"] == 2
+    # Erased keys go nowhere new: not in the history, the stored report's sample or the message.
+    history = json.dumps(
+        rig.emulator.clients.client("stepfunctions").get_execution_history(
+            executionArn=rig.executions[-1], maxResults=1000
+        )["events"],
+        default=str,
+    )
+    assert '"c1"' not in history and '"c2"' not in history
+    assert [k[KEY]["S"] for k in rig.stored_report(described)["sample_keys"]] == ["c0"]
+
+    # The undo puts c0's window item back, never an erased key's.
+    undone = rig.run({"undo": "erased-keys"}, "undo-erased-keys")
+    assert undone["status"] == "SUCCEEDED", undone
+    after = rig.items()
+    assert after["c0"]["email"] == "null@invalid"
+    assert "c1" not in after and "c2" not in after
+    assert undone["report"]["keys"]["erased"] == 1 and undone["report"]["applied"]["written"] == 1

@@ -11,11 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.erasure import Erasure
 from dynamodb_dr.cdc.timeline import LiveTimeline
 from dynamodb_dr.core.errors import RepairRefused
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.repair import images
 from dynamodb_dr.repair.coverage import CoverageEvidence, prove_coverage, read_window
+from dynamodb_dr.repair.erasures import ErasedKeys, erase_undo, plan_action, undone_since
 from dynamodb_dr.repair.estimate import data_loss, estimate
 from dynamodb_dr.repair.models import (
     Lane,
@@ -40,6 +42,7 @@ class PlanContext:
     registry: TableRegistry
     settings: RepairSettings
     evidence: Callable[[TableFacts], CoverageEvidence]
+    erasures: Callable[[str], Sequence[Erasure]]  # the logical table's erasure list
     now: datetime
 
 
@@ -64,13 +67,15 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
     selection = select(read.changes, request.start, request.end, ChangeFilter(request))
     affected = sorted(selection.keys.values(), key=lambda k: k.key_id)
     current = ctx.table.read(live, [images.to_client(k.keys) or {} for k in affected])
+    erased = ErasedKeys(ctx.erasures(request.table))
+    kept_out: set[str] = set()  # erased keys: out of the sample too (no new copy of their key)
     entries: list[PlanEntry] = []
     skipped: list[dict[str, Any]] = []
     actions: Counter[str] = Counter()
     conflicts: list[KeyChanges] = []
     for key in affected:
         item = current[key.key_id]
-        action, conflict = classify(
+        classified, conflict = classify(
             key,
             item,
             overwrite_conflicts=request.conflicts == "overwrite",
@@ -78,11 +83,17 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
             ttl_attribute=facts.ttl_attribute,
             now=ctx.now,
         )
+        action = plan_action(classified, key, erased)  # "erased": delete it if live, never put back
+        if action == "erased":
+            kept_out.add(key.key_id)
         actions[action] += 1
         if conflict:
             conflicts.append(key)
         if action in WRITES:
-            entries.append(_entry(key, item, facts))
+            entries.append(_entry(key, item, facts, key.target))
+        elif action == "erased":
+            if item is not None:
+                entries.append(_entry(key, item, facts, None))
         elif action != "already":
             skipped.append({"keys": key.keys, "reason": action, "conflict": conflict})
     header = _header(
@@ -113,8 +124,9 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
         "keys": {
             "affected": len(affected),
             "writes": len(entries),
-            **{a: actions.get(a, 0) for a in (*WRITES, "already", "conflict", "expired")},
+            **{a: actions.get(a, 0) for a in (*WRITES, "already", "conflict", "expired", "erased")},
         },
+        "erasures": {"listed": erased.listed, "erased": actions.get("erased", 0)},
         "conflicts": {
             "count": len(conflicts),
             "policy": request.conflicts,
@@ -129,8 +141,8 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
         "data_loss_window": data_loss(undone),
     }
     sample = {
-        "sample_keys": [k.keys for k in affected[: request.sample_size]],
-        "conflict_keys": [k.keys for k in conflicts[: request.sample_size]],
+        "sample_keys": [k.keys for k in affected if k.key_id not in kept_out][: request.sample_size],
+        "conflict_keys": [k.keys for k in conflicts if k.key_id not in kept_out][: request.sample_size],
     }
     return _store(
         header, summary, entries=entries, skipped=skipped, sample=sample, ctx=ctx, dry_run=request.dry_run
@@ -160,6 +172,8 @@ def plan_undo(request: UndoRequest, repair_id: str, ctx: PlanContext) -> dict[st
             done = chunk_entries[index]
             absent = (set(done.x) | set(done.g or {})) - set(done.t or {})
             entries.append(PlanEntry(k=done.k, t=done.g, g=done.t, x=tuple(sorted(absent)), u=done.u))
+    erasure_list = ErasedKeys(ctx.erasures(table))
+    entries, erased = erase_undo(entries, erasure_list, undone_since(original))
     facts = ctx.table.facts(live)
     request_json = request.model_dump(mode="json")
     header = _header(
@@ -183,7 +197,9 @@ def plan_undo(request: UndoRequest, repair_id: str, ctx: PlanContext) -> dict[st
             "writes": len(entries),
             "put-back": sum(1 for e in entries if e.t is not None),
             "delete": sum(1 for e in entries if e.t is None),
+            "erased": erased,
         },
+        "erasures": {"listed": erasure_list.listed, "erased": erased},
         "conflicts": {"count": 0, "policy": "skip", "skipped": 0},
     }
     sample = {"sample_keys": [e.k for e in entries[:20]], "conflict_keys": []}
@@ -198,15 +214,17 @@ def key_of(entry: PlanEntry) -> str:
     return key_id_of(entry.k)
 
 
-def _entry(key: KeyChanges, live: dict[str, Any] | None, facts: TableFacts) -> PlanEntry:
+def _entry(
+    key: KeyChanges, live: dict[str, Any] | None, facts: TableFacts, target: dict[str, Any] | None
+) -> PlanEntry:
     guard = images.to_wire(live)
-    absent = (key.names | set(key.target or {})) - set(guard or {}) - set(facts.key_names)
+    absent = (key.names | set(target or {})) - set(guard or {}) - set(facts.key_names)
     return PlanEntry(
         k=key.keys,
-        t=key.target,
+        t=target,
         g=guard,
         x=tuple(sorted(absent)),
-        u=images.write_units(images.to_client(key.target), live),
+        u=images.write_units(images.to_client(target), live),
     )
 
 

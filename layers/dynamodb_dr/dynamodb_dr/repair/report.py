@@ -64,6 +64,7 @@ def build_report(state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         "filters": plan.get("filters"),
         "changes": plan.get("changes"),
         "keys": plan.get("keys"),
+        "erasures": plan.get("erasures"),
         "conflicts": {
             **(plan.get("conflicts") or {}),
             "changed_since_plan": (applied or {}).get("changed_since_plan", 0),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dynamodb_dr.cdc.archive import ArchiveStore
+from dynamodb_dr.cdc.erasure import load_erasures
 from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.errors import (
@@ -83,6 +84,9 @@ def plan(event: dict[str, Any], env: StepEnv) -> dict[str, Any]:
             registry=TableRegistry(env.settings, env.clients.client("ssm")),
             settings=env.settings,
             evidence=lambda facts: _evidence(env, facts),
+            erasures=lambda table: load_erasures(
+                env.clients.client("s3"), env.settings.archive_bucket, table
+            ),
             now=env.now(),
         )
         if isinstance(request, UndoRequest):
