@@ -22,8 +22,11 @@ def test_the_stuck_archiver_scene_recovers_with_the_archive_complete(
         emulator, stack, Application(emulator, customers), logical_table=customers, progress=Progress()
     )
     assert result.green_before and result.caught_in_time
-    assert result.first_alarm == "CdcArchiveAtRisk" and result.first_alarm_minute is not None
-    assert result.first_alarm_minute <= 5 < STREAM_RETENTION_HOURS * 60
+    # Posture's verdict (unarchived writes) and the failing-batches alarm both fire within minutes;
+    # which is first depends on where the posture run's minute falls (either may tie at minute 3).
+    assert result.first_alarm in {"CdcArchiveAtRisk", "CdcArchiverFailing"}
+    assert result.first_alarm_minute is not None and result.first_alarm_minute <= 3
+    assert result.alarms_raised["CdcArchiveAtRisk"] <= 5 < STREAM_RETENTION_HOURS * 60
     # The IteratorAge alarm follows once the stuck batch is older than the RPO (15 min).
     assert 15 <= result.alarms_raised["CdcIteratorAge"] <= 17
     assert result.alarms_raised["CdcArchiverFailing"] == 3
