@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import time
 from datetime import UTC, datetime
@@ -79,7 +80,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="plan and report only; write nothing")
     parser.add_argument(
-        "--name", help="execution name, which is the repair id (default repair-<table>-<time>)"
+        "--name", help="execution name, which is the repair id (default repair-<table>-<time>-<random>)"
     )
     parser.add_argument("--no-follow", action="store_true", help="start and return")
     add_stack_arguments(parser)
@@ -171,7 +172,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _default_name(parsed: Any) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # The random part keeps two repairs started within one second apart (as restore names do).
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
     if isinstance(parsed, RepairRequest):
         return f"repair-{parsed.table}-{stamp}"[:80]
     which = "undo" if hasattr(parsed, "undo") else "resume"
