@@ -16,6 +16,7 @@ zipped (deflate), against issue 16's 10 MB budget and Lambda's limits.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import io
 import json
@@ -70,9 +71,19 @@ def lambda_paths(tmp: Path) -> list[Path]:
     return [layer, runtime]
 
 
+@functools.cache
+def template_environment() -> dict[str, str]:
+    """The plain-text variables of template.yaml's Globals (what every function's Lambda sees)."""
+    from dynamodb_dr_local.emulator.stack import load_sam_template
+
+    variables = load_sam_template()["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def import_seconds(folder: Path, paths: list[Path]) -> float:
     """CPU seconds of `import app; import boto3` in a fresh, isolated interpreter."""
     env = {
+        **template_environment(),
         "PATH": os.environ.get("PATH", ""),
         "AWS_LAMBDA_FUNCTION_NAME": "bench",
         "AWS_REGION": "us-east-1",

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, ValidationError
 
 from dynamodb_dr.cdc.model import key_id_of
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN
 from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ArchiveCorrupt
+from dynamodb_dr.core.model import DomainModel
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 PREFIX = "erasures"
 
 
-class Erasure(BaseModel):
+class Erasure(DomainModel):
     """One erased key of one logical table (DynamoDB JSON key, as in the CDC archive)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

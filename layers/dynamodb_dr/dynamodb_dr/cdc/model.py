@@ -21,10 +21,11 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, InstanceOf, ValidationError, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, InstanceOf, ValidationError, field_validator
 
 from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ArchiveCorrupt, MalformedStreamRecord
+from dynamodb_dr.core.model import DomainModel
 
 # restore/archive_check imports the converter under its old name.
 binary_to_bytes = item_from_json
@@ -43,7 +44,7 @@ def _named(name: str, **kwargs: Any) -> Any:
     return Field(validation_alias=name, serialization_alias=name, **kwargs)
 
 
-class Change(BaseModel):
+class Change(DomainModel):
     """One archived change (one line of an archive object). JSON names follow the stream's.
 
     Hand-written rather than Powertools' DynamoDBStreamEvent model: that model deserializes the

@@ -17,7 +17,7 @@ from datetime import datetime
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from dynamodb_dr.cdc.archive import STREAM_TIME_RESOLUTION, ArchiveScan, ArchiveStore, read_changes
 from dynamodb_dr.cdc.erasure import Erasure, erased_before
@@ -26,6 +26,7 @@ from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
 from dynamodb_dr.core.dynamo_json import item_from_json
 from dynamodb_dr.core.errors import ArchiveCorrupt, InvalidInput, ReplayIncomplete, ReplayRefused
+from dynamodb_dr.core.model import DomainModel
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 BATCH_LIMIT = 25  # BatchWriteItem maximum
 
 
-class ReplayRequest(BaseModel):
+class ReplayRequest(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     table: str = Field(pattern=TABLE_NAME_PATTERN.pattern)  # logical table whose archive is read

@@ -13,13 +13,14 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from dynamodb_dr.core import paths
 from dynamodb_dr.core.errors import ConfigurationError, PolicyError
+from dynamodb_dr.core.model import DomainModel
 
 TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 # A logical name also forms SSM parameter paths and backup names, so it is a little stricter.
 LOGICAL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,200}$")
 
 
-class TablePolicy(BaseModel):
+class TablePolicy(DomainModel):
     """How one protected table is protected. Defaults come from the template's parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -42,7 +43,7 @@ class TablePolicy(BaseModel):
         return value or None
 
 
-class StackSettings(BaseModel):
+class StackSettings(DomainModel):
     """What every function needs to know about its deployment, read from the environment the
     template sets (`PROTECTED_TABLES`, `SSM_PREFIX`, `STATE_TABLE`, `DEFAULT_POLICY`, ...).
 
@@ -64,7 +65,7 @@ class StackSettings(BaseModel):
     protected_tables: tuple[str, ...] = ()
     stack_name: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     state_table: str = Field(min_length=1)
-    default_policy: TablePolicy = TablePolicy()
+    default_policy: TablePolicy = Field(default_factory=TablePolicy)
     metrics_namespace: str = Field(
         default="DynamoDBDR",
         validation_alias=AliasChoices("metrics_namespace", "POWERTOOLS_METRICS_NAMESPACE"),
@@ -155,7 +156,7 @@ def _environment_values(model: type[BaseModel]) -> dict[str, str]:
 Settings = StackSettings
 
 
-class ResolvedPolicies(BaseModel):
+class ResolvedPolicies(DomainModel):
     """The effective policy of each protected table, and the tables whose policy entry was bad."""
 
     policies: dict[str, TablePolicy]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN
+from dynamodb_dr.core.model import DomainModel
 
 
-class ScheduleTick(BaseModel):
+class ScheduleTick(DomainModel):
     """One firing of a schedule.
 
     The template's schedules send `<aws.scheduler.scheduled-time>` as `scheduled_time`; it is the

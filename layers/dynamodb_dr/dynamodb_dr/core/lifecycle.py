@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from dynamodb_dr.core import paths
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.errors import InvalidInput
+from dynamodb_dr.core.model import DomainModel
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from types_boto3_ssm import SSMClient
 
 
-class LifecycleProperties(BaseModel):
+class LifecycleProperties(DomainModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     StackName: str = Field(min_length=1)
@@ -41,7 +42,7 @@ class LifecycleProperties(BaseModel):
         return tuple(n.strip() for n in self.ProtectedTables.split(",") if n.strip())
 
 
-class LifecycleRequest(BaseModel):
+class LifecycleRequest(DomainModel):
     """A CloudFormation custom resource request (the fields this resource uses)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

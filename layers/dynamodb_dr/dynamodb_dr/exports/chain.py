@@ -15,9 +15,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, ConfigDict
 
 from dynamodb_dr.core.aws import aws_errors, error_code
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.core.state_table import put_if_absent
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def compact(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-class ExportRecord(BaseModel):
+class ExportRecord(DomainModel):
     """One export of one table. Also written to S3 (chain index) once it is finished."""
 
     model_config = ConfigDict(extra="forbid")
@@ -67,7 +68,7 @@ def record_sk(window_to: datetime, export_type: str, attempt: int = 1) -> str:
     return f"EXP#{compact(window_to)}#{export_type}#{attempt}"
 
 
-class ChainHead(BaseModel):
+class ChainHead(DomainModel):
     model_config = ConfigDict(extra="ignore")
 
     next_from: AwareDatetime | None = None
@@ -81,7 +82,7 @@ class ChainHead(BaseModel):
     gaps: int = 0
 
 
-class GapRecord(BaseModel):
+class GapRecord(DomainModel):
     model_config = ConfigDict(extra="forbid")
 
     logical_name: str

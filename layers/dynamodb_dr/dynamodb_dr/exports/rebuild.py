@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
 
 from dynamodb_dr.cdc.archive import ArchiveStore, whole_second
 from dynamodb_dr.cdc.erasure import Erasure, ErasureStore, apply_erasures
@@ -29,6 +29,7 @@ from dynamodb_dr.core.errors import (
     RebuildFailed,
     ReplayIncomplete,
 )
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.exports.chain import ExportRecord
 from dynamodb_dr.exports.manifest import Manifest
 from dynamodb_dr.exports.reader import ExportStore, RebuildPlan, plan_rebuild
@@ -48,7 +49,7 @@ ACTIVE_WAIT_SECONDS = 600
 Progress = Callable[[str], None]
 
 
-class RebuildRequest(BaseModel):
+class RebuildRequest(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     table: str = Field(pattern=LOGICAL_NAME_PATTERN.pattern)  # logical name the exports belong to

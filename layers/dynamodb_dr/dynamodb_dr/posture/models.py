@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from dynamodb_dr.core.model import DomainModel
 
 TableStatus = Literal["ok", "at_risk", "unknown", "failed"]
 
 
-class PitrPosture(BaseModel):
+class PitrPosture(DomainModel):
     enabled: bool
     earliest_restorable: datetime | None = None
     latest_restorable: datetime | None = None
@@ -18,7 +20,7 @@ class PitrPosture(BaseModel):
     window_days: float | None = None
 
 
-class BackupPosture(BaseModel):
+class BackupPosture(DomainModel):
     newest: datetime | None = None
     age_seconds: float | None = None
     available: int = 0
@@ -26,7 +28,7 @@ class BackupPosture(BaseModel):
     last_run_failed: bool | None = None
 
 
-class ExportPosture(BaseModel):
+class ExportPosture(DomainModel):
     age_seconds: dict[str, float] = Field(default_factory=dict)  # export type -> age of newest
     newest_point: datetime | None = None  # newest point a FULL (+ incrementals) restores to
     point_age_seconds: float | None = None
@@ -36,7 +38,7 @@ class ExportPosture(BaseModel):
     has_base: bool = False
 
 
-class CdcPosture(BaseModel):
+class CdcPosture(DomainModel):
     """The CDC archive of the live table (posture/freshness.py says how each field is read)."""
 
     newest_object: datetime | None = None
@@ -59,26 +61,26 @@ class CdcPosture(BaseModel):
         return bool(self.risks)
 
 
-class ReplicaPosture(BaseModel):
+class ReplicaPosture(DomainModel):
     region: str
     status: str
     latency_ms: float | None = None
 
 
-class RtoSample(BaseModel):
+class RtoSample(DomainModel):
     tick: str
     status: str
     measured_seconds: float | None = None
     ended_at: datetime | None = None
 
 
-class RtoPosture(BaseModel):
+class RtoPosture(DomainModel):
     latest_seconds: float | None = None
     latest_failed: bool = False
     history: list[RtoSample] = Field(default_factory=list)
 
 
-class TablePosture(BaseModel):
+class TablePosture(DomainModel):
     logical_name: str
     live_table: str | None = None
     status: TableStatus = "unknown"
@@ -102,7 +104,7 @@ class TablePosture(BaseModel):
         return 1 if self.status == "failed" else len(self.unknown)
 
 
-class PostureReport(BaseModel):
+class PostureReport(DomainModel):
     generated_at: datetime
     tables: list[TablePosture]
     cdc_dead_letters: int | None = None

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, ConfigDict
 
 from dynamodb_dr.core.aws import aws_errors
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.core.state_table import put_if_absent
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ RehearsalStatus = Literal["STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
 FINISHED = frozenset({"SUCCEEDED", "FAILED"})
 
 
-class RehearsalRecord(BaseModel):
+class RehearsalRecord(DomainModel):
     model_config = ConfigDict(extra="forbid")
 
     logical_name: str

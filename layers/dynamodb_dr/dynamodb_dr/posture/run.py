@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr.core.config import Settings, StackSettings, resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.core.registry import TableRegistry
 from dynamodb_dr.posture.assess import PostureReport, PostureSources, assess_all
 from dynamodb_dr.posture.cdc_sources import (
@@ -23,7 +24,7 @@ from dynamodb_dr.posture.rto_history import RtoHistoryStore
 from dynamodb_dr.posture.sources import BackupView, ExportView, ReplicationView
 
 
-class PostureConfig(BaseModel):
+class PostureConfig(DomainModel):
     """Where the optional recovery sources live (empty: not deployed, reported as unknown)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -26,6 +26,7 @@ from pydantic import (
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, StackSettings
 from dynamodb_dr.core.errors import RepairRequestInvalid
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.repair.filters import key_from_json, parse_condition
 
 EventType = Literal["INSERT", "MODIFY", "REMOVE"]
@@ -36,7 +37,7 @@ MAX_KEYS = 10_000
 CLOCK_SKEW = timedelta(seconds=5)
 
 
-class RepairRequest(BaseModel):
+class RepairRequest(DomainModel):
     """Undo a window's changes of one table (see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -106,13 +107,13 @@ class RepairRequest(BaseModel):
             )
 
 
-class ResumeRequest(BaseModel):
+class ResumeRequest(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     resume: str = Field(pattern=REPAIR_ID_PATTERN)
 
 
-class UndoRequest(BaseModel):
+class UndoRequest(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     undo: str = Field(pattern=REPAIR_ID_PATTERN)
@@ -171,7 +172,7 @@ class RepairSettings(StackSettings):
 # ---------------------------------------------------------------- stored plan records
 
 
-class PlanEntry(BaseModel):
+class PlanEntry(DomainModel):
     """One key to write: put `target` (or delete when None), only while the item is `guard`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -183,7 +184,7 @@ class PlanEntry(BaseModel):
     u: int = 1  # write capacity units the write costs
 
 
-class Lane(BaseModel):
+class Lane(DomainModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     lane: int
@@ -191,7 +192,7 @@ class Lane(BaseModel):
     chunks: int
 
 
-class PlanHeader(BaseModel):
+class PlanHeader(DomainModel):
     """Everything about a stored plan except its entries (repairs/table=<t>/<id>/plan.json)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -213,7 +214,7 @@ class PlanHeader(BaseModel):
     summary: dict[str, Any] = Field(default_factory=dict)
 
 
-class LaneProgress(BaseModel):
+class LaneProgress(DomainModel):
     """A lane's checkpoint: chunks before `next_chunk` are done, `inflight` may be half done."""
 
     model_config = ConfigDict(extra="ignore")
@@ -232,7 +233,7 @@ class LaneProgress(BaseModel):
     done: bool = False
 
 
-class ChunkOutcome(BaseModel):
+class ChunkOutcome(DomainModel):
     """What happened to each entry of one chunk (indexes within the chunk)."""
 
     model_config = ConfigDict(extra="ignore")

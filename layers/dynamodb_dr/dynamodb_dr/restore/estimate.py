@@ -17,7 +17,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from dynamodb_dr.core.model import DomainModel
 
 # What one segment's Lambda sustains: Scan pages of 1 MB (about 200 ms each on AWS) parsed by
 # botocore and checksummed on the restore function's CPU share (bench/validation.py measures it).
@@ -38,7 +40,7 @@ FIXED_OVERHEAD_SECONDS = 15
 VALIDATION_SHARE_OF_RTO = 0.4
 
 
-class TableEstimate(BaseModel):
+class TableEstimate(DomainModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     logical: str
@@ -49,7 +51,7 @@ class TableEstimate(BaseModel):
     seconds: int
 
 
-class ValidationEstimate(BaseModel):
+class ValidationEstimate(DomainModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     tables: tuple[TableEstimate, ...] = ()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, TABLE_NAME_PATTERN
 from dynamodb_dr.core.errors import InvalidInput
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.restore.estimate import ValidationEstimate
 from dynamodb_dr.restore.excerpts import excerpt
 
@@ -40,7 +41,7 @@ SETTING_NAMES = (
 )
 
 
-class TableRequest(BaseModel):
+class TableRequest(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     logical: str
@@ -65,7 +66,7 @@ class TableRequest(BaseModel):
         return self
 
 
-class ExpectedFigures(BaseModel):
+class ExpectedFigures(DomainModel):
     """What a restored table must hold, when known (from a drill, an export or an audit)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,7 +75,7 @@ class ExpectedFigures(BaseModel):
     checksum: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
 
-class ValidationThresholds(BaseModel):
+class ValidationThresholds(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Parallel Scan segments per table; None: sized from the table's size (restore/estimate.py).
@@ -96,7 +97,7 @@ class ValidationThresholds(BaseModel):
     allow_empty: bool = False
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(DomainModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     execution: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_-]+$")
@@ -106,7 +107,7 @@ class ResumeRequest(RollbackRequest):
     """Finish a failed or timed-out restore on the tables that execution restored."""
 
 
-class RestoreRequest(BaseModel):
+class RestoreRequest(DomainModel):
     """What an operator starts the state machine with (see events/restore-*.json)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -115,7 +116,7 @@ class RestoreRequest(BaseModel):
     restore_time: AwareDatetime | None = None
     use_latest: bool = False
     cutover: CutoverMode = "approval"
-    validation: ValidationThresholds = ValidationThresholds()
+    validation: ValidationThresholds = Field(default_factory=ValidationThresholds)
     catch_up: bool = False
     on_failure: FailurePolicy = "keep"
     accept_setting_differences: tuple[str, ...] = ()
@@ -166,7 +167,7 @@ class RestoreRequest(BaseModel):
         return self
 
 
-class PlannedTable(BaseModel):
+class PlannedTable(DomainModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     logical: str
@@ -175,7 +176,7 @@ class PlannedTable(BaseModel):
     target: str
 
 
-class PollPlan(BaseModel):
+class PollPlan(DomainModel):
     """How long to wait for DynamoDB's restores: a growing interval (so the execution history stays
     far below Step Functions' 25,000 events even at the hard limit), an RTO alert point, a limit."""
 
@@ -192,7 +193,7 @@ class PollPlan(BaseModel):
         return max(1, int(min(wait, self.limit_seconds - elapsed)))
 
 
-class TableEstimate(BaseModel):
+class TableEstimate(DomainModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     logical: str
@@ -202,7 +203,7 @@ class TableEstimate(BaseModel):
     basis: str  # how the restore time was estimated
 
 
-class Estimate(BaseModel):
+class Estimate(DomainModel):
     """Expected durations, stated before anything starts, and whether they fit the RTO."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -215,7 +216,7 @@ class Estimate(BaseModel):
     fits_rto: bool = True
 
 
-class Plan(BaseModel):
+class Plan(DomainModel):
     """The validated request, resolved: physical sources, targets, one restore time."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -229,11 +230,11 @@ class Plan(BaseModel):
     catch_up: bool = False
     on_failure: FailurePolicy = "keep"
     accept_setting_differences: tuple[str, ...] = ()
-    validation: ValidationThresholds = ValidationThresholds()
-    poll: PollPlan = PollPlan()
+    validation: ValidationThresholds = Field(default_factory=ValidationThresholds)
+    poll: PollPlan = Field(default_factory=PollPlan)
     rollback_of: str | None = None
     rto_minutes: int = 60
-    validation_estimate: ValidationEstimate = ValidationEstimate()
+    validation_estimate: ValidationEstimate = Field(default_factory=ValidationEstimate)
     estimate: Estimate | None = None  # restore + validation durations against the RTO
     # A resumed run picks up the restored tables of `resumed_from` (no new restore).
     resume: bool = False

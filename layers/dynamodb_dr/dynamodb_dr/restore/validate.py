@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from dynamodb_dr.core.errors import DynamoDbDrError
+from dynamodb_dr.core.model import DomainModel
 from dynamodb_dr.restore.checksum import combine
 from dynamodb_dr.restore.models import Plan
 from dynamodb_dr.restore.tables import RestoreTables
@@ -34,7 +35,7 @@ def segments(plan: Plan) -> list[dict[str, Any]]:
     ]
 
 
-class _Segment(BaseModel):
+class _Segment(DomainModel):
     model_config = ConfigDict(extra="ignore")
 
     logical: str
@@ -43,7 +44,7 @@ class _Segment(BaseModel):
     total: int = Field(ge=1)
 
 
-class _Progress(BaseModel):
+class _Progress(DomainModel):
     model_config = ConfigDict(extra="ignore")
 
     count: int = Field(ge=0)
@@ -52,7 +53,7 @@ class _Progress(BaseModel):
     done: bool
 
 
-class SegmentResult(BaseModel):
+class SegmentResult(DomainModel):
     model_config = ConfigDict(extra="ignore")
 
     segment: _Segment
