@@ -122,7 +122,8 @@ def _human(result: dict[str, Any]) -> list[tuple[str, Any]]:
     archive = result["archive"]
     if isinstance(archive, dict):
         archive = (
-            f"{archive['changes_removed']} change(s) removed from {archive['objects_rewritten']} object(s), "
+            f"{archive['changes_removed']} change(s) removed from {archive['objects_rewritten']} object(s) "
+            f"({archive['objects_emptied']} left empty, recorded as erased), "
             f"{archive['versions_deleted']} old version(s) deleted, {archive['versions_locked']} locked"
         )
     return [

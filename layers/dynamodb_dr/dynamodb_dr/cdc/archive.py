@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from dynamodb_dr.cdc.model import (
+    NEWEST_CHANGE_METADATA,
     ArchiveObject,
     Change,
     change_from_record,
@@ -229,7 +230,7 @@ def _metadata(records: int, newest: datetime | None) -> dict[str, str]:
     """Object metadata: the posture check reads an object's newest change with one HEAD."""
     metadata = {"records": str(records)}
     if newest is not None:
-        metadata["newest-change"] = newest.astimezone(UTC).isoformat()
+        metadata[NEWEST_CHANGE_METADATA] = newest.astimezone(UTC).isoformat()
     return metadata
 
 

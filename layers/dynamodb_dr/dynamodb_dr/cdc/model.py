@@ -31,6 +31,7 @@ from dynamodb_dr.core.model import DomainModel
 binary_to_bytes = item_from_json
 
 CDC_PREFIX = "cdc"
+NEWEST_CHANGE_METADATA = "newest-change"  # an archive object's newest change (posture HEADs it)
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 SEQ_WIDTH = 40  # DynamoDB sequence numbers have up to 40 digits; padding keeps keys sortable
 # Level 1: a third of level 6's CPU for ~40% more bytes (docs/performance.md, "CDC archiver").

@@ -1,12 +1,15 @@
 """Remove erased keys' history from the CDC archive, where Object Lock allows.
 
 Every archive object of the table that holds a change of an erased key is rewritten without those
-changes (a conditional overwrite of the version read; an object left empty gets a delete marker),
-then every version that held them is deleted. A version under Object Lock retention cannot be deleted:
-COMPLIANCE mode refuses everyone until the retention date; GOVERNANCE mode refuses unless the
-caller may bypass it and asks to (`bypass_governance`). Those versions are reported with their
-retention date and leave with the lifecycle after it. Run with the operator's credentials: no tool
-role may delete archive objects.
+changes (a conditional overwrite of the version read; an object left with none is rewritten
+empty: a deleted archive object would be a gap to every reader that proves the archive complete),
+then every version that held them is deleted. What is removed is recorded first (cdc/erased.py:
+stream, sequence number and time of each removed change, never its key or images), so the readers
+that prove the archive complete count it as erased, not missing. A version under Object Lock
+retention cannot be deleted: COMPLIANCE mode refuses everyone until the retention date; GOVERNANCE
+mode refuses unless the caller may bypass it and asks to (`bypass_governance`). Those versions are
+reported with their retention date and leave with the lifecycle after it. Run with the operator's
+credentials: no tool role may delete archive objects.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from dynamodb_dr.cdc.model import CDC_PREFIX, ArchiveObject, Change, read_object
+from dynamodb_dr.cdc.erased import ERASED_METADATA, ErasedRecord, parse_record, record_key
+from dynamodb_dr.cdc.model import CDC_PREFIX, NEWEST_CHANGE_METADATA, ArchiveObject, Change, read_object
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.errors import DynamoDbDrError
 
@@ -31,6 +36,7 @@ class PurgeReport:
     table: str
     objects_read: int = 0
     objects_rewritten: int = 0
+    objects_emptied: int = 0  # rewritten with no change left (kept, empty: not a gap)
     changes_removed: int = 0
     versions_deleted: int = 0
     versions_locked: int = 0  # older versions Object Lock keeps (still hold the erased keys)
@@ -61,9 +67,13 @@ def purge_history(
                 continue
             report.changes_removed += sum(1 for c in changes if c.key_id in key_ids)
             if latest:
+                removed = [c for c in changes if c.key_id in key_ids]
                 kept = [c for c in changes if c.key_id not in key_ids]
-                _rewrite(s3, bucket, key, etag, kept, table=table)
+                erased = _record(s3, bucket, key, removed, table=table)
+                newest = max(c.approximate_creation for c in changes)
+                _rewrite(s3, bucket, key, etag, kept, erased=erased, newest=newest, table=table)
                 report.objects_rewritten += 1
+                report.objects_emptied += 0 if kept else 1
             _delete_version(s3, bucket, key, version_id, report=report, bypass=bypass_governance)
     logger.info(
         "erased keys purged from the archive",
@@ -78,21 +88,62 @@ def _read(s3: S3Client, bucket: str, key: str, version_id: str, table: str) -> l
     return read_object(body, key)
 
 
-def _rewrite(s3: S3Client, bucket: str, key: str, etag: str, kept: list[Change], *, table: str) -> None:
-    """A new current version without the erased keys; an empty object gets a delete marker
-    (allowed under Object Lock too), so nothing that reads the archive sees the keys again."""
+def _record(s3: S3Client, bucket: str, key: str, removed: list[Change], *, table: str) -> int:
+    """Add the removed changes to the object's erasure record before the object changes (a
+    record naming a change still archived misleads nobody: it was archived). Conditional on the
+    record read, so two purges at once cannot lose each other's changes. Returns its size."""
+    where = record_key(key)
+    now = datetime.now(UTC)
+    try:
+        with aws_errors(table=table):
+            found = s3.get_object(Bucket=bucket, Key=where)
+        current = parse_record(found["Body"].read(), where)
+        condition = {"IfMatch": str(found["ETag"])}
+    except DynamoDbDrError as exc:
+        if error_code(exc.__cause__ or exc) not in ("NoSuchKey", "404"):
+            raise
+        current = ErasedRecord(object=key, changes=(), updated_at=now)
+        condition = {"IfNoneMatch": "*"}
+    record = current.adding(removed, now)
     with aws_errors(table=table):
-        if kept:
-            s3.put_object(
-                Bucket=bucket,
-                Key=key,
-                Body=ArchiveObject(key, tuple(kept), 0).body(),
-                ContentType="application/x-ndjson",
-                Metadata={"records": str(len(kept))},
-                IfMatch=etag,
-            )
-        else:
-            s3.delete_object(Bucket=bucket, Key=key)
+        s3.put_object(
+            Bucket=bucket,
+            Key=where,
+            Body=record.model_dump_json().encode(),
+            ContentType="application/json",
+            **condition,  # type: ignore[arg-type]
+        )
+    return len(record.changes)
+
+
+def _rewrite(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    etag: str,
+    kept: list[Change],
+    *,
+    erased: int,
+    newest: datetime,
+    table: str,
+) -> None:
+    """A new current version without the erased keys, empty when nothing is left (allowed under
+    Object Lock too), so nothing that reads the archive sees the keys again. It keeps the newest
+    change time of the version it replaces (the archive got that far: posture reads it) and says
+    it has an erasure record."""
+    with aws_errors(table=table):
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=ArchiveObject(key, tuple(kept), 0).body(),
+            ContentType="application/x-ndjson",
+            Metadata={
+                "records": str(len(kept)),
+                NEWEST_CHANGE_METADATA: newest.astimezone(UTC).isoformat(),
+                ERASED_METADATA: str(erased),
+            },
+            IfMatch=etag,
+        )
 
 
 def _delete_version(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from dynamodb_dr.cdc.coverage import CoverageStore, StreamId
-from dynamodb_dr.cdc.model import partition_prefix, read_object
+from dynamodb_dr.cdc.model import NEWEST_CHANGE_METADATA, partition_prefix, read_object
 from dynamodb_dr.core.aws import aws_errors
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from types_boto3_lambda import LambdaClient
     from types_boto3_s3 import S3Client
 
-NEWEST_CHANGE_METADATA: Final = "newest-change"  # set by the archiver on every object
 METRIC_QUERIES_PER_CALL: Final = 500  # GetMetricData's limit
 OBJECTS_SAMPLED: Final = 3  # newest objects (by LastModified) read for their newest change
 CURRENT_MINUTE: Final = timedelta(minutes=1)  # metric queries end after now: the current minute counts

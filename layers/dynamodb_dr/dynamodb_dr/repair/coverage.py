@@ -8,6 +8,9 @@ would silently stay corrupted. So the window is refused, with what is missing, w
   archived change stamped at or after the end proves its stream got there; failing that (a quiet
   table) the live table's stream itself is read and every record made in the window must be in
   the archive.
+A change `dynamodb-dr erase` removed from the archive (cdc/erased.py records it) is not missing: it
+was archived, so it counts towards how far its stream got, and its stream record is accounted for;
+its key is erased, so there is nothing to repair. The purge rewrites objects, it never deletes one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dynamodb_dr.cdc.archive import ArchiveStore, hours_between, whole_second
+from dynamodb_dr.cdc.erased import ErasedChange, hour_prefix, parse_record
 from dynamodb_dr.cdc.model import Change, partition_prefix, read_object
 from dynamodb_dr.cdc.timeline import LiveTimeline, read_timeline
 from dynamodb_dr.core.errors import ArchiveCorrupt, RepairCoverageIncomplete, RepairWindowTooLarge
@@ -34,6 +38,7 @@ class StreamState:
     newest: datetime | None = None
     reached_end: bool = False
     sequences: set[int] = field(default_factory=set)  # archived, stamped within the window
+    erased: set[int] = field(default_factory=set)  # archived, then removed by an erasure (window)
 
     @property
     def folder(self) -> str:
@@ -51,6 +56,7 @@ class WindowRead:
     objects: int = 0
     lines: int = 0
     not_live: int = 0
+    erased: int = 0  # changes of the window's hours removed by an erasure (recorded)
     corrupt: list[str] = field(default_factory=list)
     streams: dict[tuple[str, str], StreamState] = field(default_factory=dict)
     timeline: LiveTimeline | None = None
@@ -84,17 +90,47 @@ def read_window(
                     "nothing was written",
                     table=logical,
                 )
+        _take_erased(store, read, hour_prefix(logical, hour), window=(first, end))
     return read
+
+
+def _take_erased(
+    store: ArchiveStore, read: WindowRead, prefix: str, *, window: tuple[datetime, datetime]
+) -> None:
+    """The erasure records of one hour: how far each stream got, and its records accounted for."""
+    first, end = window
+    for key in store.keys(prefix):
+        if not key.endswith(".json"):
+            continue
+        try:
+            record = parse_record(store.get(key), key)
+        except ArchiveCorrupt:
+            read.corrupt.append(key)  # what was removed on purpose is unknown: refuse
+            continue
+        for change in record.changes:
+            read.erased += 1
+            state = _stream(read, change)
+            _reached(state, change.approximate_creation, end)
+            if first <= change.approximate_creation <= end:
+                state.erased.add(int(change.sequence_number))
+
+
+def _stream(read: WindowRead, change: Change | ErasedChange) -> StreamState:
+    return read.streams.setdefault(
+        (change.source_table, change.stream_label), StreamState(change.source_table, change.stream_label)
+    )
+
+
+def _reached(state: StreamState, stamp: datetime, end: datetime) -> None:
+    state.newest = max(stamp, state.newest or stamp)
+    state.reached_end = state.reached_end or stamp >= end
 
 
 def _take(read: WindowRead, change: Change, first: datetime, end: datetime) -> None:
     read.lines += 1
     stamp = change.approximate_creation
-    state = read.streams.setdefault(
-        (change.source_table, change.stream_label), StreamState(change.source_table, change.stream_label)
-    )
-    state.newest = max(stamp, state.newest or stamp)
-    state.reached_end = state.reached_end or stamp >= end
+    state = _stream(read, change)
+    _reached(state, stamp, end)
     if not first <= stamp <= end:
         return
     assert read.timeline is not None
@@ -237,7 +273,8 @@ def _tail_check(
         )
     records, truncated = evidence.stream_tail.records(evidence.live_stream_arn, evidence.stream_limit)
     in_window = [r for r in records if whole_second(start) <= r.created <= end]
-    missing = [r for r in in_window if int(r.sequence) not in state.sequences]
+    archived = state.sequences | state.erased  # a change an erasure removed was archived
+    missing = [r for r in in_window if int(r.sequence) not in archived]
     if missing:
         return (
             f"archive behind: {len(missing)} stream record(s) of {state.table} made in the window "

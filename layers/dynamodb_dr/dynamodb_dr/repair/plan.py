@@ -136,6 +136,7 @@ def plan_repair(request: RepairRequest, repair_id: str, ctx: PlanContext) -> dic
             "objects": read.objects,
             "changes_read": read.lines,
             "not_live": read.not_live,
+            "erased": read.erased,  # removed by `dynamodb-dr erase`, recorded: not a gap
             "proofs": proofs,
         },
         "data_loss_window": data_loss(undone),
