@@ -70,6 +70,9 @@ def _run(args: argparse.Namespace) -> int:
         context.live,
         progress=progress,
         erasures=erasures,
+        # Into a new table, what it held before reflects at best the window's start; a live
+        # table (--force) holds the application's own erasures and later writes.
+        base=None if args.target in context.live else request.start,
     )
     fields = asdict(report)
     out.result(fields, lambda: key_values(list(fields.items()), indent=""))

@@ -117,3 +117,12 @@ def erased_in_hour(store: ArchiveKeys, table: str, hour: datetime) -> list[Erase
 
 def erased_between(store: ArchiveKeys, table: str, hours: Iterable[datetime]) -> list[ErasedChange]:
     return [change for hour in hours for change in erased_in_hour(store, table, hour)]
+
+
+def newest_erased(
+    store: ArchiveKeys, table: str, hours: Iterable[datetime], *, start: datetime, end: datetime
+) -> datetime | None:
+    """The newest change stamped within [start, end] that an erasure removed: the archive got
+    there (a shard is archived in order), as surely as if the change were still in it."""
+    stamps = [c.approximate_creation for c in erased_between(store, table, hours)]
+    return max((s for s in stamps if start <= s <= end), default=None)

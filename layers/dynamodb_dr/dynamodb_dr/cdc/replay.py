@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import AwareDatetime, ConfigDict, Field, model_validator
 
 from dynamodb_dr.cdc.archive import STREAM_TIME_RESOLUTION, ArchiveScan, ArchiveStore, read_changes
-from dynamodb_dr.cdc.erasure import Erasure, erased_before
+from dynamodb_dr.cdc.erasure import Erasure, apply_erasures, erased_before
 from dynamodb_dr.cdc.model import Change, dedupe, key_id_of
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.config import TABLE_NAME_PATTERN
@@ -184,7 +184,12 @@ def replay(
     progress: Callable[[int, int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     erasures: Sequence[Erasure] = (),
+    base: datetime | None = None,
 ) -> ReplayReport:
+    """`base`: the time the target's data reflects before the replay (a restore at the window's
+    start). A key erased after it that the window does not change is deleted too: the target's copy
+    predates the erasure, and the archive no longer holds the changes that would turn it into a
+    delete when `dynamodb-dr erase` removed them."""
     guard_target(request.target, protected_live, force=request.force)
     report = ReplayReport(table=request.table, target=request.target, dry_run=request.dry_run)
     scan = ArchiveScan()
@@ -201,6 +206,15 @@ def replay(
     report.keys = len(ops)
     report.deletes = sum(1 for op in ops if op.item is None)
     report.puts = report.keys - report.deletes
+    if base is not None:
+        changed = {op.change.key_id for op in ops}
+        untouched = [e for e in erasures if e.erased_at > base and e.key_id not in changed]
+        count = len({e.key_id for e in untouched})
+        report.erased += count
+        report.keys += count
+        report.deletes += count
+        if untouched and not request.dry_run:
+            apply_erasures(dynamodb, request.target, untouched, as_of=base)
     batches = [ops[i : i + BATCH_LIMIT] for i in range(0, len(ops), BATCH_LIMIT)]
     report.batches = len(batches)
     if request.dry_run or not batches:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from dynamodb_dr.cdc.archive import ArchiveStore, whole_second
+from dynamodb_dr.cdc.archive import ArchiveStore, hours_between, whole_second
+from dynamodb_dr.cdc.erased import newest_erased
 from dynamodb_dr.cdc.erasure import Erasure, ErasureStore, apply_erasures
 from dynamodb_dr.cdc.replay import BatchWriter, ReplayRequest, replay
 from dynamodb_dr.cdc.timeline import read_timeline
@@ -291,9 +292,13 @@ def _cdc(ctx: _Context, reached: datetime, erasures: list[Erasure]) -> datetime:
     report.cdc = f"{result.changes_in_window} changes, {result.puts} puts, {result.deletes} deletes"
     report.puts, report.deletes = report.puts + result.puts, report.deletes + result.deletes
     ctx.progress(f"CDC archive {reached.isoformat()} .. {request.at.isoformat()}: {report.cdc}")
-    # A shard is archived in order, so an archived change stamped s proves its stream reached s;
-    # nothing proves a quiet window (no archived change) was complete rather than not archived.
-    covered = max(reached, result.newest_change or reached)
+    # A shard is archived in order, so an archived change stamped s proves its stream reached s
+    # (a change `dynamodb-dr erase` removed was archived too: its record says so); nothing proves a
+    # quiet window (no archived change) was complete rather than not archived.
+    first = whole_second(reached)
+    hours = hours_between(first, request.at)
+    erased = newest_erased(store, request.table, hours, start=first, end=request.at)
+    covered = max(reached, result.newest_change or reached, erased or reached)
     if covered >= whole_second(request.at):
         return request.at
     report.cdc += f"; the archive covers only up to {covered.isoformat()}"
