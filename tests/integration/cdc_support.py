@@ -97,17 +97,23 @@ def s3_faults(should_fail: Callable[[int], str | None]) -> Iterator[list[str]]:
     calls = [0]
 
     def put_new(
-        self: ArchiveStore, key: str, body: bytes, records: int, *, newest: datetime | None = None
+        self: ArchiveStore,
+        key: str,
+        body: bytes,
+        records: int,
+        *,
+        newest: datetime | None = None,
+        erased: int = 0,
     ) -> bool:
         calls[0] += 1
         fault = should_fail(calls[0])
         if fault == "lost-ack":
-            original(self, key, body, records, newest=newest)
+            original(self, key, body, records, newest=newest, erased=erased)
         if fault:
             injected.append(fault)
             with aws_errors():
                 raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "PutObject")
-        return original(self, key, body, records, newest=newest)
+        return original(self, key, body, records, newest=newest, erased=erased)
 
     ArchiveStore.put_new = put_new  # type: ignore[method-assign]
     try:

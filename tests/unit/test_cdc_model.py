@@ -20,6 +20,7 @@ from dynamodb_dr.cdc.model import (
     read_object,
     sequence_of,
 )
+from dynamodb_dr.cdc.store import Held
 from dynamodb_dr.core.errors import (
     ArchiveCorrupt,
     MalformedStreamRecord,
@@ -63,7 +64,9 @@ class MemoryStore(ArchiveStore):
         self.fail_on = fail_on or set()
         self.lost_ack = lost_ack or set()
 
-    def put_new(self, key: str, body: bytes, records: int, *, newest: datetime | None = None) -> bool:
+    def put_new(
+        self, key: str, body: bytes, records: int, *, newest: datetime | None = None, erased: int = 0
+    ) -> bool:
         self.calls += 1
         if self.calls in self.fail_on:
             raise TransientAwsError("SlowDown: injected")
@@ -75,7 +78,14 @@ class MemoryStore(ArchiveStore):
         return True
 
     def replace(
-        self, key: str, body: bytes, records: int, etag: str, *, newest: datetime | None = None
+        self,
+        key: str,
+        body: bytes,
+        records: int,
+        etag: str,
+        *,
+        newest: datetime | None = None,
+        erased: int = 0,
     ) -> None:
         self.calls += 1
         assert etag == str(hash(self.objects[key])), "replace only over the version read"
@@ -84,9 +94,9 @@ class MemoryStore(ArchiveStore):
     def keys(self, prefix: str) -> Iterator[str]:
         raise AssertionError("the archiver never lists")
 
-    def get_tagged(self, key: str) -> tuple[bytes, str]:
+    def get_tagged(self, key: str) -> Held:
         self.gets += 1
-        return self.objects[key], str(hash(self.objects[key]))
+        return Held(self.objects[key], str(hash(self.objects[key])))
 
 
 def test_record_becomes_lossless_line() -> None:

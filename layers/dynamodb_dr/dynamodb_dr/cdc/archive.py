@@ -8,38 +8,36 @@ batch item failures so the retry resumes there.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
+from dynamodb_dr.cdc.erased import ErasedRecord
 from dynamodb_dr.cdc.model import (
-    NEWEST_CHANGE_METADATA,
+    SEQ_WIDTH,
     ArchiveObject,
     Change,
     change_from_record,
     next_object,
-    object_key,
     partition_prefix,
     read_object,
+    stream_folder,
 )
+from dynamodb_dr.cdc.store import ArchiveStore, Held
 from dynamodb_dr.cdc.timeline import read_timeline
-from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.config import StackSettings
 from dynamodb_dr.core.errors import ArchiveCorrupt, ArchiveWriteFailed, DynamoDbDrError, TableNotProtected
 
-if TYPE_CHECKING:
-    from types_boto3_s3 import S3Client
+__all__ = ["ArchiveStore", "ArchiverSettings", "archive_batch", "read_changes"]  # ArchiveStore: cdc/store.py
 
 logger = logging.getLogger(__name__)
 
 # AWS stamps stream records' ApproximateCreationDateTime rounded down to the second: a change
 # stamped s happened within [s, s + STREAM_TIME_RESOLUTION).
 STREAM_TIME_RESOLUTION = timedelta(seconds=1)
-CONFLICT_ATTEMPTS = 3
 
 
 class ArchiverSettings(StackSettings):
@@ -47,70 +45,6 @@ class ArchiverSettings(StackSettings):
 
     archive_bucket: str = Field(min_length=3)
     cdc_max_records_per_object: int = Field(default=10_000, ge=1, le=100_000)
-
-
-class ArchiveStore:
-    """S3 adapter: the archive bucket, written and read only under cdc/.
-
-    Objects are written with conditional requests: `put_new` writes only if the key is free
-    (one request on the happy path, no LIST or GET), `replace` only over the version it read.
-    """
-
-    def __init__(self, s3: S3Client, bucket: str) -> None:
-        self._s3 = s3
-        self.bucket = bucket
-
-    def put_new(self, key: str, body: bytes, records: int, *, newest: datetime | None = None) -> bool:
-        """Write the object unless the key exists; False when it exists."""
-        for attempt in range(CONFLICT_ATTEMPTS):
-            try:
-                with aws_errors():
-                    self._s3.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=body,
-                        ContentType="application/x-ndjson",
-                        Metadata=_metadata(records, newest),
-                        IfNoneMatch="*",
-                    )
-                return True
-            except DynamoDbDrError as exc:
-                code = error_code(exc.__cause__ or exc)
-                if code == "PreconditionFailed":
-                    return False
-                if code != "ConditionalRequestConflict" or attempt + 1 == CONFLICT_ATTEMPTS:
-                    raise
-                time.sleep(0.1 * (attempt + 1))  # another write to this key is in flight: S3 409
-        raise AssertionError("unreachable")
-
-    def replace(
-        self, key: str, body: bytes, records: int, etag: str, *, newest: datetime | None = None
-    ) -> None:
-        """Overwrite the object only if it is still the version read (its ETag)."""
-        with aws_errors():
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/x-ndjson",
-                Metadata=_metadata(records, newest),
-                IfMatch=etag,
-            )
-
-    def keys(self, prefix: str) -> Iterator[str]:
-        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        with aws_errors():
-            for page in pages:
-                yield from (obj["Key"] for obj in page.get("Contents", []))
-
-    def get(self, key: str) -> bytes:
-        return self.get_tagged(key)[0]
-
-    def get_tagged(self, key: str) -> tuple[bytes, str]:
-        """The object's bytes and ETag."""
-        with aws_errors():
-            response = self._s3.get_object(Bucket=self.bucket, Key=key)
-            return bytes(response["Body"].read()), str(response["ETag"])
 
 
 @dataclass
@@ -178,60 +112,96 @@ def _store(obj: ArchiveObject, batch: Sequence[Change], store: ArchiveStore, res
     if store.put_new(obj.key, body, len(obj.changes), newest=newest_of(obj.changes)):
         result.objects, result.bytes = result.objects + 1, result.bytes + len(body)
         return len(obj.changes)
-    existing, etag = store.get_tagged(obj.key)  # an earlier attempt wrote this key
+    held = store.get_tagged(obj.key)  # an earlier attempt wrote this key
     try:
-        held_changes = read_object(existing, obj.key)
+        held_changes = read_object(held.body, obj.key)
     except ArchiveCorrupt:
+        held_changes = None
+    # Changes an erasure removed from the object count as archived: never archived again.
+    erased = _erased(store, obj.key, held, held_changes, obj.changes)
+    fresh = tuple(c for c in obj.changes if int(c.sequence_number) not in erased)
+    if held_changes is None:
         # Unreadable (damaged in storage or by hand): our batch holds the changes this key is
         # for, so rewrite it rather than block the shard forever.
         logger.warning("repairing an unreadable archive object", extra={"key": obj.key})
-        store.replace(obj.key, body, len(obj.changes), etag, newest=newest_of(obj.changes))
+        newest = newest_of(obj.changes)
+        store.replace(
+            obj.key, _body(obj.key, fresh), len(fresh), held.etag, newest=newest, erased=held.erased
+        )
         result.objects, result.bytes, result.repaired = result.objects + 1, result.bytes + len(body), 1
         return len(obj.changes)
-    held = {int(c.sequence_number) for c in held_changes}
+    done = {int(c.sequence_number) for c in held_changes} | erased
     skipped = 0
     for change in batch[obj.first_index :]:  # an earlier, longer cut may hold more of the batch
-        if int(change.sequence_number) not in held:
+        if int(change.sequence_number) not in done:
             break
         skipped += 1
     if skipped == 0:  # cannot happen for one shard's records; never drop a change if it does
-        merged = sorted({int(c.sequence_number): c for c in [*held_changes, *obj.changes]}.items())
+        merged = sorted({int(c.sequence_number): c for c in [*held_changes, *fresh]}.items())
         union = ArchiveObject(obj.key, tuple(c for _, c in merged), obj.first_index)
-        store.replace(obj.key, union.body(), len(union.changes), etag, newest=newest_of(union.changes))
+        newest = newest_of(union.changes)
+        store.replace(obj.key, union.body(), len(union.changes), held.etag, newest=newest, erased=held.erased)
         result.objects, result.bytes = result.objects + 1, result.bytes + len(union.body())
         return len(obj.changes)
     result.already_archived += skipped
     if obj.first_index + skipped == len(batch):
-        _split_beyond(obj.key, held_changes, batch[-1], etag, store)
+        _split_beyond(obj.key, held_changes, batch[-1], read=held, store=store, erased=erased)
     return skipped
 
 
-def _split_beyond(key: str, held: Sequence[Change], last: Change, etag: str, store: ArchiveStore) -> None:
+def _body(key: str, changes: Sequence[Change]) -> bytes:
+    return ArchiveObject(key, tuple(changes), 0).body()
+
+
+def _erased(
+    store: ArchiveStore, key: str, held: Held, held_changes: list[Change] | None, ours: Sequence[Change]
+) -> set[int]:
+    """Sequence numbers an erasure removed from the object (cdc/erased.py). Without its record
+    (deleted, unreadable), a change of ours inside the object's span that it does not hold is
+    taken as erased: the span's other changes are all there, so nothing is lost."""
+    if not held.erased:
+        return set()
+    try:
+        record = store.erased_record(key)
+    except ArchiveCorrupt:
+        record = None
+    if record is not None:
+        return record.sequences
+    logger.warning("an erased archive object has no readable erasure record", extra={"key": key})
+    kept = {int(c.sequence_number) for c in held_changes or ()}
+    first = int(key.rsplit("/", 1)[1].split(".", 1)[0])  # object keys are named by their first change
+    last = max(kept, default=first)
+    return {int(c.sequence_number) for c in ours if first <= int(c.sequence_number) <= last} - kept
+
+
+def _split_beyond(
+    key: str, held: Sequence[Change], last: Change, *, read: Held, store: ArchiveStore, erased: set[int]
+) -> None:
     """The object an earlier attempt wrote runs past this batch's end: Lambda split the batch
     after a function error (BisectBatchOnFunctionError), so the next batch starts inside it.
     Move those changes to an object keyed by the next batch's first change, where its write will
     meet them (written first, then the old object shortened: a crash in between duplicates, and
-    readers drop duplicates; nothing is lost)."""
-    beyond = [c for c in held if int(c.sequence_number) > int(last.sequence_number)]
+    readers drop duplicates; nothing is lost). Changes erased from it beyond the batch go with
+    them on the new object's erasure record, so the next batch meets them as archived too."""
+    end = int(last.sequence_number)
+    beyond = [c for c in held if int(c.sequence_number) > end]
+    gone = sorted(s for s in erased if s > end)
     if not beyond or len(beyond) == len(held):
         return
-    rest = ArchiveObject(object_key(beyond), tuple(beyond), 0)
+    first = min([int(beyond[0].sequence_number), *gone])  # the next batch's first change
+    rest_key = f"{stream_folder(beyond[0])}{first:0>{SEQ_WIDTH}}.jsonl.gz"
+    record = store.erased_record(key) if gone else None
+    if record is not None:
+        moved = tuple(c for c in record.changes if int(c.sequence_number) in gone)
+        store.put_erased_record(ErasedRecord(object=rest_key, changes=moved, updated_at=record.updated_at))
     # Already there: an earlier split did it.
-    store.put_new(rest.key, rest.body(), len(beyond), newest=newest_of(rest.changes))
-    head = ArchiveObject(key, tuple(c for c in held if c not in beyond), 0)
-    store.replace(key, head.body(), len(head.changes), etag, newest=newest_of(head.changes))
+    store.put_new(rest_key, _body(rest_key, beyond), len(beyond), newest=newest_of(beyond), erased=len(gone))
+    head = [c for c in held if c not in beyond]
+    store.replace(key, _body(key, head), len(head), read.etag, newest=newest_of(head), erased=read.erased)
 
 
 def newest_of(changes: Sequence[Change]) -> datetime:
     return max(change.approximate_creation for change in changes)
-
-
-def _metadata(records: int, newest: datetime | None) -> dict[str, str]:
-    """Object metadata: the posture check reads an object's newest change with one HEAD."""
-    metadata = {"records": str(records)}
-    if newest is not None:
-        metadata[NEWEST_CHANGE_METADATA] = newest.astimezone(UTC).isoformat()
-    return metadata
 
 
 def whole_second(when: datetime) -> datetime:
