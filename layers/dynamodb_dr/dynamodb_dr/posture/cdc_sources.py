@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
 
 METRIC_QUERIES_PER_CALL: Final = 500  # GetMetricData's limit
-OBJECTS_SAMPLED: Final = 3  # newest objects (by LastModified) read for their newest change
+OBJECTS_SAMPLED: Final = 3  # objects read for their newest change, newest by LastModified and by name
 CURRENT_MINUTE: Final = timedelta(minutes=1)  # metric queries end after now: the current minute counts
 # Batches Lambda dropped without a failure-queue message are looked for this far back, per hour
 # (CloudWatch keeps 5-minute data 63 days; the hour is a multiple of 300 s, as it asks beyond 15).
@@ -80,11 +80,15 @@ class CdcArchiveView:
             return [dict(obj) for page in pages for obj in page.get("Contents", [])]
 
     def _newest_change(self, objects: Sequence[dict[str, Any]]) -> datetime | None:
-        """Objects of several shards interleave, so the newest few written are read, not one."""
-        newest = sorted(objects, key=lambda o: (o["LastModified"], o["Key"]))[-OBJECTS_SAMPLED:]
-        return max((self._object_newest(o["Key"]) for o in newest), default=None)
+        """Objects of several shards interleave, so the newest few written are read, not one; and
+        the few named by the highest sequence numbers (a shard's newest), since an erasure rewrites
+        older objects (`dynamodb-dr erase`), which makes them the newest written."""
+        written = sorted(objects, key=lambda o: (o["LastModified"], o["Key"]))[-OBJECTS_SAMPLED:]
+        named = sorted(objects, key=lambda o: o["Key"])[-OBJECTS_SAMPLED:]
+        keys = dict.fromkeys(o["Key"] for o in [*written, *named])
+        return max((t for t in map(self._object_newest, keys) if t is not None), default=None)
 
-    def _object_newest(self, key: str) -> datetime:
+    def _object_newest(self, key: str) -> datetime | None:
         with aws_errors():
             head = self._s3.head_object(Bucket=self._bucket, Key=key)
         stamp = head.get("Metadata", {}).get(NEWEST_CHANGE_METADATA)
@@ -92,7 +96,7 @@ class CdcArchiveView:
             return datetime.fromisoformat(stamp).astimezone(UTC)
         with aws_errors():  # written before the archiver stamped its objects: read it
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        return max(change.approximate_creation for change in read_object(body, key))
+        return max((change.approximate_creation for change in read_object(body, key)), default=None)
 
 
 @dataclass(frozen=True)
