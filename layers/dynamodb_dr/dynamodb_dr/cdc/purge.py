@@ -15,13 +15,20 @@ credentials: no tool role may delete archive objects.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dynamodb_dr.cdc.erased import ERASED_METADATA, ErasedRecord, parse_record, record_key
-from dynamodb_dr.cdc.model import CDC_PREFIX, NEWEST_CHANGE_METADATA, ArchiveObject, Change, read_object
+from dynamodb_dr.cdc.model import (
+    CDC_PREFIX,
+    NEWEST_CHANGE_METADATA,
+    ArchiveObject,
+    Change,
+    partition_prefix,
+    read_object,
+)
 from dynamodb_dr.core.aws import aws_errors, error_code
 from dynamodb_dr.core.errors import DynamoDbDrError
 
@@ -43,22 +50,44 @@ class PurgeReport:
     locked_until: str | None = None  # the latest retention date among them
     lock_errors: list[str] = field(default_factory=list)
 
+    def add(self, other: PurgeReport) -> None:
+        """Count a later purge of the same keys (the changes that arrived since) in this one."""
+        for name in ("objects_read", "objects_rewritten", "objects_emptied", "changes_removed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.versions_deleted += other.versions_deleted
+        self.versions_locked += other.versions_locked
+        self.locked_until = max(filter(None, (self.locked_until, other.locked_until)), default=None)
+        self.lock_errors = [*self.lock_errors, *other.lock_errors][:5]
+
 
 def purge_history(
-    s3: S3Client, bucket: str, table: str, key_ids: Collection[str], *, bypass_governance: bool = False
+    s3: S3Client,
+    bucket: str,
+    table: str,
+    key_ids: Collection[str],
+    *,
+    bypass_governance: bool = False,
+    hours: Iterable[datetime] | None = None,
+    since: datetime | None = None,
 ) -> PurgeReport:
-    """Every version of every CDC object of `table` is read: the current one is rewritten without
-    the keys' changes, older ones holding them are deleted (a re-run, e.g. with bypass_governance,
-    finishes what Object Lock stopped)."""
+    """Every version of every CDC object of `table` (of `hours` only, and written `since` only,
+    when given) is read: the current one is rewritten without the keys' changes, older ones
+    holding them are deleted (a re-run, e.g. with bypass_governance, finishes what Object Lock
+    stopped)."""
     report = PurgeReport(table)
-    prefix = f"{CDC_PREFIX}/table={table}/"
+    prefixes = (
+        [f"{CDC_PREFIX}/table={table}/"] if hours is None else [partition_prefix(table, h) for h in hours]
+    )
     versions: dict[str, list[tuple[str, str, bool]]] = {}  # key -> (version id, ETag, latest)
     with aws_errors(table=table):
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
-            for version in page.get("Versions", []):
-                if version["Key"].endswith(".jsonl.gz"):
-                    entry = (version["VersionId"], version["ETag"], bool(version.get("IsLatest")))
-                    versions.setdefault(version["Key"], []).append(entry)
+        for prefix in prefixes:
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+                for version in page.get("Versions", []):
+                    if since and version["LastModified"] < since.replace(microsecond=0):
+                        continue  # written before (LastModified is whole seconds)
+                    if version["Key"].endswith(".jsonl.gz"):
+                        entry = (version["VersionId"], version["ETag"], bool(version.get("IsLatest")))
+                        versions.setdefault(version["Key"], []).append(entry)
     for key, listed in versions.items():
         for version_id, etag, latest in listed:
             report.objects_read += 1
