@@ -186,3 +186,21 @@ def _body(s3: Any, bucket: str, key: str) -> bytes:
     import gzip
 
     return gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def test_an_unreadable_erasure_record_is_refused_by_name(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody can tell what an unreadable record removed on purpose: the window is not proven."""
+    _, t1, t2 = incident(rig, busy_after=False)
+    deliver(rig, apart=False)
+    erase(VICTIM, keep_history=False)
+    capsys.readouterr()
+    s3 = rig.emulator.clients.client("s3")
+    listed = s3.list_objects_v2(Bucket=rig.bucket, Prefix="cdc/table=customers/erased/")
+    [record] = [o["Key"] for o in listed["Contents"]]
+    s3.put_object(Bucket=rig.bucket, Key=record, Body=b"{not json")
+    code, err = _cli(capsys, t1, t2)
+    assert code == 2, err
+    assert "RepairCoverageIncomplete" in err and f"unreadable (corrupt) archive objects: {record}" in err
+    assert rig.items()["c0"]["email"] == "null@invalid" and rig.backups() == {}

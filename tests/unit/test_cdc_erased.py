@@ -1,13 +1,17 @@
-"""The erasure records of the CDC archive (cdc/erased.py): where they live, what they hold."""
+"""The erasure records of the CDC archive (cdc/erased.py): where they live, what they hold, and how
+the archiver uses them when Lambda delivers a batch again."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from dynamodb_dr.cdc.archive import ArchiveStore, archive_batch
 from dynamodb_dr.cdc.erased import ErasedRecord, hour_prefix, parse_record, record_key
-from dynamodb_dr.cdc.model import Change, object_key, partition_prefix
+from dynamodb_dr.cdc.model import ArchiveObject, Change, object_key, partition_prefix, read_object
+from dynamodb_dr.cdc.store import Held
 from dynamodb_dr.core.errors import ArchiveCorrupt
 
 T0 = datetime(2026, 11, 26, 10, 59, 58, tzinfo=UTC)
@@ -51,3 +55,86 @@ def test_adding_merges_by_sequence_and_keeps_neither_key_nor_image() -> None:
 def test_an_unreadable_record_is_named_corrupt(body: bytes) -> None:
     with pytest.raises(ArchiveCorrupt, match=r"erasure record 'cdc/x\.json' unreadable"):
         parse_record(body, "cdc/x.json")
+
+
+class ErasedMemoryStore(ArchiveStore):
+    """An in-memory archive whose objects may carry an erasure mark and a record."""
+
+    def __init__(self) -> None:
+        super().__init__(None, "bucket")  # type: ignore[arg-type]
+        self.objects: dict[str, tuple[bytes, int]] = {}
+        self.records: dict[str, ErasedRecord] = {}
+
+    def put_new(
+        self, key: str, body: bytes, records: int, *, newest: datetime | None = None, erased: int = 0
+    ) -> bool:
+        if key in self.objects:
+            return False
+        self.objects[key] = (body, erased)
+        return True
+
+    def replace(
+        self,
+        key: str,
+        body: bytes,
+        records: int,
+        etag: str,
+        *,
+        newest: datetime | None = None,
+        erased: int = 0,
+    ) -> None:
+        self.objects[key] = (body, erased)
+
+    def get_tagged(self, key: str) -> Held:
+        body, erased = self.objects[key]
+        return Held(body, "etag", erased)
+
+    def erased_record(self, key: str) -> ErasedRecord | None:
+        return self.records.get(key)
+
+    def put_erased_record(self, record: ErasedRecord) -> None:
+        self.records.setdefault(record.object, record)
+
+    def sequences(self) -> list[int]:
+        return sorted(int(c.sequence_number) for body, _ in self.objects.values() for c in read_object(body))
+
+
+def erased_from(store: ErasedMemoryStore, seqs: set[int], *, recorded: bool) -> None:
+    """What the purge leaves: the object without `seqs`, marked, with (or without) its record."""
+    [(key, (body, _))] = store.objects.items()
+    held = read_object(body)
+    kept = tuple(c for c in held if int(c.sequence_number) not in seqs)
+    store.objects[key] = (ArchiveObject(key, kept, 0).body(), len(seqs))
+    if recorded:
+        store.records[key] = ErasedRecord(object=key, changes=(), updated_at=T0).adding(
+            [c for c in held if int(c.sequence_number) in seqs], T0
+        )
+
+
+def records(*seqs: int) -> list[dict[str, Any]]:
+    from test_cdc_model import record  # the stream record shape the archiver gets
+
+    return [record(s, key=f"k{s}") for s in seqs]
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["record", "record-lost"])
+def test_a_retried_batch_skips_what_an_erasure_removed(recorded: bool) -> None:
+    store = ErasedMemoryStore()
+    batch = records(10, 11, 12)
+    assert archive_batch(batch, store, str).ok
+    erased_from(store, {11}, recorded=recorded)  # inside the object's span: found either way
+    again = archive_batch(batch, store, str)
+    assert again.ok and again.already_archived == 3 and again.objects == 0
+    assert store.sequences() == [10, 12]
+
+
+def test_a_bisected_half_starting_at_an_erased_change_meets_its_record() -> None:
+    store = ErasedMemoryStore()
+    batch = records(10, 11, 12, 13)
+    assert archive_batch(batch, store, str).ok
+    erased_from(store, {11, 13}, recorded=True)
+    assert archive_batch(batch[:1], store, str).ok  # the object runs past it: moved for the next half
+    second = archive_batch(batch[1:], store, str)  # starts at 11, erased
+    assert second.ok and second.objects == 0
+    assert store.sequences() == [10, 12]
+    assert sorted(store.records) == sorted(store.objects)  # the moved part took its record along
