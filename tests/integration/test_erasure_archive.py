@@ -7,6 +7,7 @@ Lambda does (directly, or through the emulated stream mapping)."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -179,3 +180,18 @@ def test_changes_not_archived_in_time_are_reported_and_removed_by_a_purge_only_r
 
     assert main(["erase", "--table", "customers", "--key", '{"customer_id": "nobody"}', "--purge-only"]) == 2
     assert "not on the erasure list" in capsys.readouterr().err
+
+
+def test_purging_again_keeps_what_the_person_wrote_after_the_erasure(cdc: Cdc) -> None:
+    """The erasure covers the history up to its time; a later write is kept (the person came
+    back), also when the operator purges the key again."""
+    put(cdc, VICTIM)
+    delivered(cdc, cdc.reader.read())
+    erase(VICTIM, keep_history=False)
+    time.sleep(1.1)  # stream times are whole seconds: a write in the erasure's second counts as before it
+    put(cdc, VICTIM, email="came-back@example.com")
+    came_back = cdc.reader.read()
+    delivered(cdc, came_back)
+    args = ["erase", "--table", "customers", "--key", '{"customer_id": "cv"}', "--purge-only", "--json"]
+    assert main(args) == 0
+    assert lines(cdc) == Counter({(VICTIM, came_back[0]["dynamodb"]["SequenceNumber"]): 1})

@@ -164,15 +164,16 @@ def _purge(
     holds and the archive did not yet: waited for (`--wait`) while the archiver's mapping reads
     the stream, each purged once archived."""
     s3, table = context.clients.client("s3"), args.table
-    key_ids = {e.key_id for e in erasures}
+    erased = erased_before(erasures)
+    key_ids = set(erased)
     started = datetime.now(UTC)
-    report = purge_history(s3, context.bucket, table, key_ids, bypass_governance=args.bypass_governance)
+    report = purge_history(s3, context.bucket, table, erased, bypass_governance=args.bypass_governance)
     if not stream_arn:
         return report, {"checked": True, "stream_records": 0, "pending": 0, "archiver_reads_stream": False}
     found, truncated = ErasedKeyRecords(context.clients.client("dynamodbstreams")).find(
         stream_arn, key_ids, STREAM_CHECK_RECORDS
     )
-    made = made_before_erasure(found, erased_before(erasures))
+    made = made_before_erasure(found, erased)
     left = not_yet_erased(context.store(), table, made)
     archiver = context.stack_info.outputs.get("CdcArchiverFunctionName")
     reading = False
@@ -185,7 +186,7 @@ def _purge(
         hours = {c.hour for c in left}
         bypass = args.bypass_governance
         again_report = purge_history(
-            s3, context.bucket, table, key_ids, bypass_governance=bypass, hours=hours, since=since
+            s3, context.bucket, table, erased, bypass_governance=bypass, hours=hours, since=since
         )
         report.add(again_report)
         again += 1

@@ -15,7 +15,7 @@ credentials: no tool role may delete archive objects.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -64,16 +64,17 @@ def purge_history(
     s3: S3Client,
     bucket: str,
     table: str,
-    key_ids: Collection[str],
+    erased: Mapping[str, datetime],
     *,
     bypass_governance: bool = False,
     hours: Iterable[datetime] | None = None,
     since: datetime | None = None,
 ) -> PurgeReport:
     """Every version of every CDC object of `table` (of `hours` only, and written `since` only,
-    when given) is read: the current one is rewritten without the keys' changes, older ones
-    holding them are deleted (a re-run, e.g. with bypass_governance, finishes what Object Lock
-    stopped)."""
+    when given) is read: the current one is rewritten without the erased keys' changes made at or
+    before their erasure (`erased`: key id -> when; a later change is the person's new history),
+    older ones holding them are deleted (a re-run, e.g. with bypass_governance, finishes what
+    Object Lock stopped)."""
     report = PurgeReport(table)
     prefixes = (
         [f"{CDC_PREFIX}/table={table}/"] if hours is None else [partition_prefix(table, h) for h in hours]
@@ -92,15 +93,15 @@ def purge_history(
         for version_id, etag, latest in listed:
             report.objects_read += 1
             changes = _read(s3, bucket, key, version_id, table)
-            if not any(c.key_id in key_ids for c in changes):
+            removed = [c for c in changes if _erased(c, erased)]
+            if not removed:
                 continue
-            report.changes_removed += sum(1 for c in changes if c.key_id in key_ids)
+            report.changes_removed += len(removed)
             if latest:
-                removed = [c for c in changes if c.key_id in key_ids]
-                kept = [c for c in changes if c.key_id not in key_ids]
-                erased = _record(s3, bucket, key, removed, table=table)
+                kept = [c for c in changes if not _erased(c, erased)]
+                recorded = _record(s3, bucket, key, removed, table=table)
                 newest = max(c.approximate_creation for c in changes)
-                _rewrite(s3, bucket, key, etag, kept, erased=erased, newest=newest, table=table)
+                _rewrite(s3, bucket, key, etag, kept, erased=recorded, newest=newest, table=table)
                 report.objects_rewritten += 1
                 report.objects_emptied += 0 if kept else 1
             _delete_version(s3, bucket, key, version_id, report=report, bypass=bypass_governance)
@@ -109,6 +110,12 @@ def purge_history(
         extra={"table": table, "objects": report.objects_rewritten, "locked": report.versions_locked},
     )
     return report
+
+
+def _erased(change: Change, erased: Mapping[str, datetime]) -> bool:
+    """Made at or before its key's erasure (the rule of cdc/erasure.py)."""
+    when = erased.get(change.key_id)
+    return when is not None and change.approximate_creation <= when
 
 
 def _read(s3: S3Client, bucket: str, key: str, version_id: str, table: str) -> list[Change]:
