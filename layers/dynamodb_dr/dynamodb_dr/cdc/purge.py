@@ -76,9 +76,8 @@ def purge_history(
     older ones holding them are deleted (a re-run, e.g. with bypass_governance, finishes what
     Object Lock stopped)."""
     report = PurgeReport(table)
-    prefixes = (
-        [f"{CDC_PREFIX}/table={table}/"] if hours is None else [partition_prefix(table, h) for h in hours]
-    )
+    whole = [f"{CDC_PREFIX}/table={table}/"]
+    prefixes = whole if hours is None else sorted({partition_prefix(table, hour) for hour in hours})
     versions: dict[str, list[tuple[str, str, bool]]] = {}  # key -> (version id, ETag, latest)
     with aws_errors(table=table):
         for prefix in prefixes:
