@@ -30,6 +30,19 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """An empty emulated account for tests that create their own tables and stack (the restore
+    tests); at teardown it stops every state machine execution still running."""
+    with Emulator() as emulator:
+        yield emulator
+        sfn = emulator.clients.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            for ex in running["executions"]:
+                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
+
+
+@pytest.fixture
 def customers(emulator: Emulator) -> str:
     """An existing application table (PITR off, streams on), as a user would have it."""
     create_customers_table(emulator.clients.client("dynamodb"), "customers")

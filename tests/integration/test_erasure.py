@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,12 +24,6 @@ from dynamodb_dr_local.emulator.exports import ExportEmulation
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def erase(key: dict[str, Any], *extra: str) -> int:

@@ -4,7 +4,6 @@ within the account's restore quota while an operator's restore takes precedence.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,6 @@ from dynamodb_dr_local.emulator import DeployedStack, Emulator, pitr
 
 pytestmark = pytest.mark.integration
 ACCOUNT_RESTORE_QUOTA = 50  # concurrent restores per account and region (AWS default)
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def tick(task: str, n: int) -> dict[str, Any]:

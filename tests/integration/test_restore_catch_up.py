@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +17,6 @@ from dynamodb_dr_local.emulator import Emulator, pitr
 from dynamodb_dr_local.emulator.streams import monotonic_stream_sequences
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def test_catch_up_replays_archived_changes_after_the_restore_point(emu: Emulator) -> None:

@@ -4,7 +4,6 @@ never switches a pointer, leaves the sources as they were, and applies the clean
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,12 +24,6 @@ from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.pitr import CONTROL
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ and empty restores never cut over, and the approver sees what was validated."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,17 +34,6 @@ from dynamodb_dr_local.emulator.faults import FaultInjector
 
 pytestmark = pytest.mark.integration
 LATEST = {"tables": [{"logical": "customers"}], "use_latest": True}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-            for ex in running["executions"]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ restore; the plan states its expected durations before anything starts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,17 +30,6 @@ from dynamodb_dr_local.emulator.pitr import CONTROL
 
 pytestmark = pytest.mark.integration
 AUTOMATIC = {"tables": [{"logical": "customers"}], "use_latest": True, "cutover": "automatic"}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-            for ex in running["executions"]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,18 +15,6 @@ from dynamodb_dr.restore import checksum
 from dynamodb_dr_local.emulator import Emulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")[
-                "executions"
-            ]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
 
 
 def binary_table(emu: Emulator, name: str, count: int) -> None:
