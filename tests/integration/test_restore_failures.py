@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from restore_support import (
     deploy,
+    invocations_of,
     live_table,
     make_table,
     messages,
@@ -130,11 +131,7 @@ def test_restore_error(emu: Emulator, protected: Any) -> None:
         "restore-error",
         "LimitExceeded",
     )
-    attempts = [
-        i
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "start_restore"
-    ]
+    attempts = invocations_of(emu, "start_restore")
     assert len(attempts) == 6  # a restore quota: retried with backoff (~15 minutes on AWS), then failed
 
 
@@ -155,11 +152,7 @@ def test_restore_timeout_derived_budget_and_delete_policy(emu: Emulator, protect
         "timeout",
         "RestoreTimedOut",
     )
-    checks = [
-        i
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "check_restore"
-    ]
+    checks = invocations_of(emu, "check_restore")
     assert len(checks) == 3  # waits of 30 s until the 1-minute hard limit
     # A restore stopped by the hard limit may still finish: kept (whatever on_failure says) for resume.
     assert [c["action"] for c in note["cleanup"]] == ["kept"]

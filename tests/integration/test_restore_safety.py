@@ -12,6 +12,7 @@ from conftest import invoke
 from restore_support import (
     deploy,
     figures,
+    invocations_of,
     live_table,
     make_table,
     mark,
@@ -101,14 +102,9 @@ def test_an_execution_never_adopts_or_cleans_up_another_executions_table(
 
 
 def _plan_of(emu: Emulator, execution: str) -> dict[str, Any]:
-    for invocation in emu.router.invocations:
-        event = invocation.event
-        if (
-            isinstance(event, dict)
-            and event.get("action") == "start_restore"
-            and event["plan"]["execution"] == execution
-        ):
-            return dict(event["plan"])
+    for invocation in invocations_of(emu, "start_restore"):
+        if invocation.event["plan"]["execution"] == execution:
+            return dict(invocation.event["plan"])
     raise AssertionError(f"no plan for {execution}")
 
 
@@ -148,11 +144,7 @@ def test_a_denied_report_after_cutover_succeeds_saying_cut_over_reporting_failed
     assert output["outcome"] == "cut over; reporting failed"
     assert output["cutover"]["status"] == "switched"
     assert live_table(emu, stack, "customers") == output["tables"][0]["restored"]
-    logs = [
-        i.logs
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "report"
-    ]
+    logs = [i.logs for i in invocations_of(emu, "report")]
     assert any('"RestoreAfterCutoverProblems"' in log for log in logs), "the failed report is counted (alarm)"
 
 
@@ -256,9 +248,7 @@ def test_huge_input_values_give_bounded_errors_and_the_failure_path_runs(
     result = run(emu, stack, {"tables": [{"logical": "x" * size}], "use_latest": True}, f"huge-{size}")
     assert result["status"] == "FAILED" and result["error"] == "RestoreRequestInvalid"
     assert len(result["cause"]) < 32_768
-    failures = [
-        i for i in emu.router.invocations if isinstance(i.event, dict) and i.event.get("action") == "fail"
-    ]
+    failures = invocations_of(emu, "fail")
     assert len(failures) == 1 and not failures[0].errored
     assert len(json.dumps(failures[0].event)) < 256 * 1024
     assert [m for m in messages(emu, queue) if "FAILED" in m["Subject"]]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from restore_support import (
     deploy,
+    invocations_of,
     live_table,
     make_table,
     messages,
@@ -50,10 +51,8 @@ def set_rto(emu: Emulator, stack: DeployedStack, minutes: int) -> None:
 def results(emu: Emulator, action: str, execution: str | None = None) -> list[dict[str, Any]]:
     return [
         i.result
-        for i in emu.router.invocations
-        if isinstance(i.event, dict)
-        and i.event.get("action") == action
-        and (execution is None or i.event.get("plan", {}).get("execution") == execution)
+        for i in invocations_of(emu, action)
+        if execution is None or i.event.get("plan", {}).get("execution") == execution
     ]
 
 
@@ -88,11 +87,7 @@ def test_missing_the_rto_alarms_once_and_the_restore_goes_on_to_a_validated_cuto
     assert states_entered(emu, arn).count("RtoObjectiveMissed") == 1
     checks = results(emu, "check_restore")
     assert sum(1 for c in checks if c["rto_missed_now"]) == 1
-    logs = [
-        i.logs
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "check_restore"
-    ]
+    logs = [i.logs for i in invocations_of(emu, "check_restore")]
     assert sum('"RestoreRtoMissed"' in log for log in logs) == 1, "one metric for the alarm"
     waits = [c["wait_seconds"] for c in checks if not c["all_active"]]
     assert waits[0] == 30 and waits[-1] > 30 and waits == sorted(waits), waits
