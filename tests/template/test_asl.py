@@ -9,23 +9,17 @@ from functools import cache
 from typing import Any
 
 from asl_support import TRANSIENT, scopes, transition_targets
+from template_support import cfn
 
 from dynamodb_dr_local import PROJECT_ROOT
-from dynamodb_dr_local.emulator import transform_template
 from dynamodb_dr_local.emulator.stack import load_sam_template
 
 ASL = PROJECT_ROOT / "statemachines" / "restore.asl.json"
-PARAMETERS = {"ProtectedTables": "customers,orders"}
 
 
 @cache
 def definition() -> dict[str, Any]:
     return dict(json.loads(ASL.read_text()))
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
 
 
 def all_states() -> Iterator[tuple[str, dict[str, Any], dict[str, Any], bool]]:

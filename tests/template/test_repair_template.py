@@ -9,11 +9,11 @@ from typing import Any
 
 import security_checks as sc
 from asl_support import TRANSIENT, scopes, transition_targets
+from template_support import PARAMETERS, cfn, statements
 
 from dynamodb_dr.repair import steps
 from dynamodb_dr.repair.models import RepairSettings
 from dynamodb_dr_local import PROJECT_ROOT
-from dynamodb_dr_local.emulator import transform_template
 from dynamodb_dr_local.emulator.stack import load_sam_template
 
 ASL = PROJECT_ROOT / "statemachines" / "repair.asl.json"
@@ -25,19 +25,6 @@ LANE_RESUMABLE = {"RepairApplyFailed", "Sandbox.Timedout", "States.Timeout"}
 @cache
 def definition() -> dict[str, Any]:
     return dict(json.loads(ASL.read_text()))
-
-
-PARAMETERS = {"ProtectedTables": "customers,orders"}
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
-
-
-def statements(role: str) -> dict[str, dict[str, Any]]:
-    policies = cfn()["Resources"][role]["Properties"]["Policies"]
-    return {s["Sid"]: s for p in policies for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
