@@ -79,13 +79,20 @@ def corrupt(emu: Emulator, table: str, items: list[dict[str, Any]]) -> None:
     resource.put_item(Item={KEY: "junk", "email": "junk@example.com"})
 
 
-def live_table(emu: Emulator, stack: DeployedStack, logical: str) -> str:
+def pointer(emu: Emulator, stack: DeployedStack, logical: str) -> str | None:
+    """The live-table pointer's value; None when there is no pointer."""
     ssm = emu.clients.client("ssm")
     try:
         name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
-        return logical
+        return None
+
+
+def live_table(emu: Emulator, stack: DeployedStack, logical: str) -> str:
+    """The table the pointer names: the logical table itself while there is no pointer."""
+    value = pointer(emu, stack, logical)
+    return logical if value is None else value
 
 
 def start(emu: Emulator, stack: DeployedStack, request: dict[str, Any], name: str) -> str:

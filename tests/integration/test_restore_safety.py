@@ -17,6 +17,7 @@ from restore_support import (
     make_table,
     mark,
     messages,
+    pointer,
     run,
     scan,
     start,
@@ -41,15 +42,6 @@ LATEST = {"tables": [{"logical": "customers"}], "use_latest": True}
 def stack(emu: Emulator) -> DeployedStack:
     make_table(emu, "customers")
     return deploy(emu, "customers")
-
-
-def pointer(emu: Emulator, stack: DeployedStack, logical: str) -> str | None:
-    ssm = emu.clients.client("ssm")
-    try:
-        name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
-        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except ssm.exceptions.ParameterNotFound:
-        return None
 
 
 def ledger(emu: Emulator, stack: DeployedStack, execution: str) -> dict[str, Any]:
