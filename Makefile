@@ -66,8 +66,9 @@ template-checks: venv tools
 	$(VENV)/bin/cfn-lint template.yaml docs/cross-account/vault.yaml
 	$(SAM) validate --lint --template template.yaml
 
+# PYTHON: the interpreter the layer's Makefile compiles its bytecode with (it must be 3.13).
 build: tools
-	PATH="$(PY313_DIR):$$PATH" $(SAM) build --cached --parallel --template template.yaml
+	PATH="$(PY313_DIR):$$PATH" PYTHON="$(PYTHON313)" $(SAM) build --cached --parallel --template template.yaml
 
 test: lint typecheck template-checks build pytest
 	@echo "make test: all checks passed"
@@ -78,7 +79,7 @@ drill: venv
 # Side-by-side benchmarks (bench/): one table + bench/results/latest.json. dynamodump, the peer
 # tool, is installed into its own venv (.tools/dynamodump) on first use. BENCH_ARGS="--quick"
 # for a smoke run, "--only cdc", "--update-readme" to refresh the table in docs/performance.md.
-bench: venv
+bench: venv build
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

@@ -8,7 +8,7 @@ X-Ray SDK, an unpinned or missing dependency, or grows past its 10 MB budget.
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +30,8 @@ BUDGET_BYTES = 10_000_000  # issue 16: the layer <= 10 MB unzipped
 RUNTIME_SDK = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 RUNTIME_TOP_LEVEL = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six"}
 NOT_WANTED = {"aws-xray-sdk", "wrapt"}  # the X-Ray SDK and its dependency
+# The magic number of CPython 3.13's bytecode (all 3.13.x); flags 1 = hash-based, unchecked.
+PY313_MAGIC = (3571).to_bytes(2, "little") + b"\r\n"
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;#]+)")
 
 
@@ -57,18 +59,37 @@ def distributions(root: Path) -> dict[str, tuple[str, Path]]:
     return found
 
 
-def tree_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        if "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+def source_hashes(folder: Path) -> dict[str, bytes]:
+    """module path -> importlib's source hash of each .py below folder."""
+    return {
+        str(path.relative_to(folder).with_suffix("")): importlib.util.source_hash(path.read_bytes())
+        for path in sorted(folder.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+
+
+def bytecode_headers(folder: Path) -> dict[str, tuple[bytes, int, bytes]]:
+    """module path -> (magic number, flags, source hash) of each shipped .pyc below folder."""
+    headers = {}
+    for path in sorted(folder.rglob("*.pyc")):
+        head = path.read_bytes()[:16]
+        headers[str(path.relative_to(folder).with_suffix(""))] = (
+            head[:4],
+            int.from_bytes(head[4:8], "little"),
+            head[8:16],
+        )
+    return headers
+
+
+def shipped_sources(folder: Path) -> dict[str, bytes]:
+    """module path -> the source hash each shipped .pyc was compiled from."""
+    return {module: source for module, (_, _, source) in bytecode_headers(folder).items()}
 
 
 def _stale() -> str:
     if not BUILT.is_dir():
         return "not built"
-    if tree_digest(BUILT / "dynamodb_dr") != tree_digest(LAYER_SRC / "dynamodb_dr"):
+    if shipped_sources(BUILT / "dynamodb_dr") != source_hashes(LAYER_SRC / "dynamodb_dr"):
         return "dynamodb_dr differs from the source"
     if {n: v for n, (v, _) in distributions(BUILT).items()} != pins():
         return "distributions differ from requirements.txt"
@@ -99,7 +120,8 @@ def test_layer_ships_none_of_the_runtime_sdk_nor_the_xray_sdk(layer: Path) -> No
 
 def test_layer_holds_exactly_the_pinned_distributions(layer: Path) -> None:
     assert {n: v for n, (v, _) in distributions(layer).items()} == pins()
-    assert tree_digest(layer / "dynamodb_dr") == tree_digest(LAYER_SRC / "dynamodb_dr")
+    # the domain package is this checkout's, module for module (each .pyc names its source's hash)
+    assert shipped_sources(layer / "dynamodb_dr") == source_hashes(LAYER_SRC / "dynamodb_dr")
 
 
 def test_every_dependency_of_the_layer_is_in_the_layer_or_the_runtime(layer: Path) -> None:
@@ -121,7 +143,17 @@ def test_every_dependency_of_the_layer_is_in_the_layer_or_the_runtime(layer: Pat
 def test_layer_fits_its_size_budget(layer: Path) -> None:
     size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
     assert size <= BUDGET_BYTES, f"layer is {size / 1e6:.2f} MB unzipped, budget {BUDGET_BYTES / 1e6:g} MB"
-    assert not list(layer.rglob("__pycache__")), "bytecode of the build host's Python shipped"
+
+
+def test_layer_ships_python_3_13_bytecode_and_no_source(layer: Path) -> None:
+    """/opt is read-only on Lambda: a .py there is compiled again at every cold start."""
+    assert not list(layer.rglob("*.py")), "source shipped: compiled at every cold start"
+    assert not list(layer.rglob("__pycache__")), "__pycache__ bytecode is checked against a source"
+    headers = bytecode_headers(layer)
+    assert len(headers) > 300, "expected the whole layer as bytecode"
+    wrong = {m: head[:2] for m, head in headers.items() if head[:2] != (PY313_MAGIC, 1)}
+    assert not wrong, f"not python3.13 unchecked-hash bytecode: {dict(list(wrong.items())[:5])}"
+    assert not (layer / "pydantic" / "v1").exists() and not (layer / "pydantic" / "mypy.pyc").exists()
 
 
 def _runtime_dir(layer: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -195,6 +227,9 @@ def test_every_handler_imports_from_the_built_layer_without_the_xray_sdk(
         if f and not any(Path(f).is_relative_to(a) for a in allowed) and "lib-dynload" not in f
     ]
     assert not outside, f"modules loaded from outside the function, layer and runtime: {outside[:5]}"
+    compiled_now = [f for f in loaded["files"] if f and Path(f).is_relative_to(layer) and f.endswith(".py")]
+    assert not compiled_now, f"layer modules compiled from source at import: {compiled_now[:5]}"
+    assert any(f.endswith(".pyc") and Path(f).is_relative_to(layer) for f in loaded["files"])
     assert not [m for m in loaded["modules"] if m.startswith(("aws_xray_sdk", "wrapt"))]
     # No Powertools Tracer: it would record handler responses (scan continuation keys) in traces.
     assert "tracer" not in loaded["handler_names"] and "Tracer" not in loaded["handler_names"]
