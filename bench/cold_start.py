@@ -137,20 +137,28 @@ def _probe_command(folder: Path, paths: list[Path]) -> list[str]:
     return [sys.executable, "-I", "-S", "-B", "-c", _PROBE, json.dumps([str(p) for p in [folder, *paths]])]
 
 
-def import_seconds(folder: Path, paths: list[Path]) -> float:
-    """CPU seconds of `import app; import boto3` in a fresh, isolated interpreter."""
+def _probe(
+    folder: Path, paths: list[Path], wrapper: tuple[str, ...] = (), timeout: int = 120
+) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the probe in a fresh, isolated interpreter."""
     done = subprocess.run(
-        _probe_command(folder, paths),
+        [*wrapper, *_probe_command(folder, paths)],
         cwd=folder,
         env=_probe_environment(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
-    if done.returncode:
-        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "import failed")
-    return float(done.stdout.strip().splitlines()[-1])
+    return done.returncode, done.stdout, done.stderr
+
+
+def import_seconds(folder: Path, paths: list[Path]) -> float:
+    """CPU seconds of `import app; import boto3`."""
+    code, out, err = _probe(folder, paths)
+    if code:
+        raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else "import failed")
+    return float(out.strip().splitlines()[-1])
 
 
 def instructions(folder: Path, paths: list[Path]) -> int | None:
@@ -158,17 +166,10 @@ def instructions(folder: Path, paths: list[Path]) -> int | None:
     a shared machine (None without valgrind)."""
     if shutil.which("valgrind") is None:
         return None
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *_probe_command(folder, paths)],
-        cwd=folder,
-        env=_probe_environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    return int(found.group(1)) if done.returncode == 0 and found else None
+    callgrind = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
+    code, _, err = _probe(folder, paths, callgrind, timeout=600)
+    found = re.search(r"Collected : (\d+)", err)
+    return int(found.group(1)) if code == 0 and found else None
 
 
 def handlers() -> list[Path]:
@@ -188,9 +189,26 @@ def layer_sizes(folder: Path) -> tuple[float, float, int]:
     return unzipped / 1e6, buffer.tell() / 1e6, files
 
 
+def layer_is_stale() -> bool:
+    """True when the built layer's domain package is not this checkout's (each shipped .pyc's
+    header holds the hash of the source it was compiled from)."""
+    import importlib.util
+
+    built, source = BUILT_LAYER / "python" / "dynamodb_dr", LAYER_SRC / "dynamodb_dr"
+    shipped = {p.relative_to(built).with_suffix(""): p.read_bytes()[8:16] for p in built.rglob("*.pyc")}
+    current = {
+        p.relative_to(source).with_suffix(""): importlib.util.source_hash(p.read_bytes())
+        for p in source.rglob("*.py")
+    }
+    return shipped != current
+
+
 def run(config: Config) -> list[Row]:
     if not (BUILT_LAYER / "python").is_dir():
         return [na(SUITE, "handler import time", "ms", "bare boto3 handler", NO_LAYER, "lower")]
+    if layer_is_stale():
+        reason = "the built layer is older than layers/dynamodb_dr: run `make build` (make bench does)"
+        return [na(SUITE, "handler import time", "ms", "bare boto3 handler", reason, "lower")]
     runs = 1 if config.quick else max(5, config.repeat)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -231,44 +249,27 @@ def import_rows(config: Config, runs: int, tmp: Path, shipped: list[Path], sourc
         at_rate = excess / (bare_count / (baseline * 1000))
         return f"callgrind: +{excess / 1e6:,.0f} M instr. over bare (~+{at_rate:.0f} ms at its rate)"
 
-    rows: list[Row] = []
-    if floor not in failed:
-        floor_note = (
-            "no code of ours: the part of every handler's budget the libraries the guide requires "
-            "(pydantic models, Powertools Logger/Metrics) take before our modules load"
-        )
-        rows.append(
-            Row(
-                SUITE,
-                "import pydantic BaseModel + Powertools Logger/Metrics + boto3, CPU (library floor)",
-                statistics.median(samples[floor]) * 1000,
-                "ms",
-                "bare handler importing boto3",
-                baseline * 1000,
-                better="lower",
-                runs=runs,
-                note="; ".join(part for part in (floor_note, counted_note(floor)) if part),
-            )
-        )
-    for folder in folders[2:]:
-        metric = f"import {folder.name}/app.py + boto3, CPU"
+    def import_row(folder: Path, metric: str, note: str, target: Target | None = None) -> Row:
         if folder in failed:
-            rows.append(na(SUITE, metric, "ms", "bare boto3 handler", failed[folder], "lower"))
-            continue
-        rows.append(
-            Row(
-                SUITE,
-                metric,
-                statistics.median(samples[folder]) * 1000,
-                "ms",
-                "bare handler importing boto3",
-                baseline * 1000,
-                better="lower",
-                runs=runs,
-                note=counted_note(folder),
-                target=Target("excess", "<=", IMPORT_BUDGET_MS, f"<= +{IMPORT_BUDGET_MS:g} ms over bare"),
-            )
+            return na(SUITE, metric, "ms", "bare boto3 handler", failed[folder], "lower")
+        median = statistics.median(samples[folder]) * 1000
+        note = "; ".join(part for part in (note, counted_note(folder)) if part)
+        return Row(SUITE, metric, median, "ms", "bare handler importing boto3", baseline * 1000,
+                   better="lower", runs=runs, note=note, target=target)  # fmt: skip
+
+    floor_note = (
+        "no code of ours: the part of every handler's budget the libraries the guide requires "
+        "(pydantic models, Powertools Logger/Metrics) take before our modules load"
+    )
+    budget = Target("excess", "<=", IMPORT_BUDGET_MS, f"<= +{IMPORT_BUDGET_MS:g} ms over bare")
+    rows = [
+        import_row(
+            floor,
+            "import pydantic BaseModel + Powertools Logger/Metrics + boto3, CPU (library floor)",
+            floor_note,
         )
+    ]
+    rows += [import_row(f, f"import {f.name}/app.py + boto3, CPU", "", budget) for f in folders[2:]]
     handler_rows = [row for row in rows if row.target is not None]
     if handler_rows and handler_rows[0].value is not None:
         method = (

@@ -14,6 +14,7 @@ from iam.plugin import iam_gate, iam_gate_session  # noqa: F401 - the IAM gate c
 from dynamodb_dr_local import PROJECT_ROOT
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
+from dynamodb_dr_local.emulator.exports import ExportEmulation
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 EVENTS = PROJECT_ROOT / "events"
@@ -27,6 +28,26 @@ def load_event(name: str) -> dict[str, Any]:
 def emulator() -> Iterator[Emulator]:
     with Emulator() as emu:
         yield emu
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """An empty emulated account for tests that create their own tables and stack (the restore
+    tests); at teardown it stops every state machine execution still running."""
+    with Emulator() as emulator:
+        yield emulator
+        sfn = emulator.clients.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            for ex in running["executions"]:
+                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
+
+
+@pytest.fixture
+def exports(emulator: Emulator) -> Iterator[ExportEmulation]:
+    """The emulator's S3 exports, recorded (and steerable) for the export tests."""
+    with ExportEmulation() as emulation:
+        yield emulation
 
 
 @pytest.fixture

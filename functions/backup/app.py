@@ -20,14 +20,13 @@ from dynamodb_dr.backup.run import (
     run_backups,
     system_clock,
 )
-from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import resolve_policies
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.errors import BackupRunFailed
 from dynamodb_dr.core.events import ScheduleTick
 from dynamodb_dr.core.fleet import fan_out_run
 from dynamodb_dr.core.observability import emit_table_metrics
-from dynamodb_dr.core.registry import TableRegistry, with_fleet
+from dynamodb_dr.core.registry import TableRegistry, fleet_settings
 
 logger = Logger()
 metrics = Metrics()
@@ -37,9 +36,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=ScheduleTick)
-    settings = BackupSettings.from_env()
-    clients = warm_clients(os.environ)
-    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
+    settings, clients = fleet_settings(BackupSettings, os.environ)  # names + tables tagged for the stack
     if (fanned := fan_out_run(event, settings, clients, context.function_name)) is not None:
         return fanned  # a fleet larger than one chunk: one asynchronous run per chunk
     registry = TableRegistry(settings, clients.client("ssm"))

@@ -16,9 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dynamodb_dr.cdc.coverage import CoverageStore
 from dynamodb_dr.cdc.follow import FollowerSettings, StreamFollower
 from dynamodb_dr.cdc.timeline import TimelineRecorder
-from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import StreamFollowFailed
-from dynamodb_dr.core.registry import TableRegistry, with_fleet
+from dynamodb_dr.core.registry import TableRegistry, fleet_settings
 
 logger = Logger()
 metrics = Metrics()
@@ -27,9 +26,7 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = FollowerSettings.from_env()
-    clients = warm_clients(os.environ)
-    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
+    settings, clients = fleet_settings(FollowerSettings, os.environ)  # names + tables tagged for the stack
     s3 = clients.client("s3")
     follower = StreamFollower(
         settings.protected_tables,

@@ -11,13 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.dynamo import DynamoControl
 from dynamodb_dr.core.errors import ExportRunFailed
 from dynamodb_dr.core.fleet import fan_out_run
 from dynamodb_dr.core.observability import emit_table_metrics
-from dynamodb_dr.core.registry import TableRegistry, with_fleet
+from dynamodb_dr.core.registry import TableRegistry, fleet_settings
 from dynamodb_dr.exports.api import ChainIndex, DynamoExports, Notifier
 from dynamodb_dr.exports.chain import ExportChainStore
 from dynamodb_dr.exports.expiry import ExportTagger
@@ -37,9 +36,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=ExportTick)
-    settings = ExportSettings.from_env()
-    clients = warm_clients(os.environ)
-    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
+    settings, clients = fleet_settings(ExportSettings, os.environ)  # names + tables tagged for the stack
     if (fanned := fan_out_run(event, settings, clients, context.function_name)) is not None:
         return fanned  # a fleet larger than one chunk: one asynchronous run per chunk
     dynamodb = clients.client("dynamodb")

@@ -9,9 +9,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.fleet import fan_out_run, only_tables
-from dynamodb_dr.core.registry import with_fleet
+from dynamodb_dr.core.registry import fleet_settings
 from dynamodb_dr.posture.metrics import emit
 from dynamodb_dr.posture.run import PostureSettings, build_sources, run_posture
 
@@ -22,8 +21,7 @@ metrics = Metrics()
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The schedule's input only triggers the run; posture is always measured at "now".
-    clients = warm_clients(os.environ)
-    settings = with_fleet(PostureSettings.from_env(), clients)  # names + tables tagged for the stack
+    settings, clients = fleet_settings(PostureSettings, os.environ)  # names + tables tagged for the stack
     if (fanned := fan_out_run(event, settings, clients, context.function_name)) is not None:
         return fanned  # a fleet larger than one chunk: one asynchronous run per chunk
     settings = only_tables(settings, event)

@@ -13,11 +13,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import RehearsalRunFailed
 from dynamodb_dr.core.observability import emit_table_metrics
-from dynamodb_dr.core.registry import TableRegistry, with_fleet
+from dynamodb_dr.core.registry import TableRegistry, fleet_settings
 from dynamodb_dr.posture.rehearsal import (
     RehearsalRun,
     RehearsalSettings,
@@ -37,9 +36,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     tick = parse(event=event, model=RehearsalTick)
-    settings = RehearsalSettings.from_env()
-    clients = warm_clients(os.environ)
-    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
+    settings, clients = fleet_settings(RehearsalSettings, os.environ)  # names + tables tagged for the stack
     ddb = clients.client("dynamodb")
     store = RtoHistoryStore(ddb, settings.state_table)
     starter = StepFunctionsStarter(clients.client("stepfunctions"), settings.restore_state_machine_arn)

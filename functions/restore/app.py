@@ -10,9 +10,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.core.aws import warm_clients
 from dynamodb_dr.core.errors import InvalidInput
-from dynamodb_dr.core.registry import with_fleet
+from dynamodb_dr.core.registry import fleet_settings
 from dynamodb_dr.restore import report, steps
 from dynamodb_dr.restore.config import RestoreSettings
 from dynamodb_dr.restore.env import StepEnv
@@ -45,13 +44,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
         raise InvalidInput(f"unknown restore action {excerpt(action)}; known: {sorted(ACTIONS)}")
-    clients = warm_clients(os.environ)
-    env = StepEnv(
-        # The named tables and every table tagged for the stack (re-read at most once a minute).
-        settings=with_fleet(RestoreSettings.from_env(), clients, max_age_seconds=60),
-        clients=clients,
-        remaining_ms=context.get_remaining_time_in_millis,
-    )
+    # The named tables and every table tagged for the stack (re-read at most once a minute).
+    settings, clients = fleet_settings(RestoreSettings, os.environ, max_age_seconds=60)
+    env = StepEnv(settings=settings, clients=clients, remaining_ms=context.get_remaining_time_in_millis)
     logger.append_keys(action=action)
     try:
         result = ACTIONS[action](event, env)

@@ -12,9 +12,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dynamodb_dr.core.aws import AwsClients, warm_clients
+from dynamodb_dr.core.aws import AwsClients
 from dynamodb_dr.core.errors import InvalidInput, TableNotFound
-from dynamodb_dr.core.registry import TableRegistry, with_fleet
+from dynamodb_dr.core.registry import TableRegistry, fleet_settings
 from dynamodb_dr.restore.config import PointerSettings
 from dynamodb_dr.restore.cutover import CutoverLedger, cutover, rollback
 from dynamodb_dr.restore.excerpts import bounded, excerpt
@@ -34,9 +34,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     action = event.get("action") if isinstance(event, dict) else None
     if action not in ACTIONS:
         raise InvalidInput(f"unknown pointer action {excerpt(action)}")
-    settings = PointerSettings.from_env()
-    clients = warm_clients(os.environ)
-    settings = with_fleet(settings, clients)  # names + tables tagged for the stack
+    settings, clients = fleet_settings(PointerSettings, os.environ)  # names + tables tagged for the stack
     try:
         if action == "publish":  # scheduled
             return _publish(settings, clients)

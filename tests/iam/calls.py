@@ -169,46 +169,25 @@ def _side_checks(
 ) -> list[g.Check]:
     """Permissions AWS documents as checked besides the call's own action."""
     out: list[g.Check] = []
+
+    def kms(key_arn: str | None, actions: tuple[str, ...], via: str, why: str) -> list[g.Check]:
+        return _kms(principal, caller, call, key_arn, actions, via, region, why)
+
     if prefix == "s3" and operation in {"PutObject", "CreateMultipartUpload", "UploadPart"}:
         why = "SSE-KMS bucket: S3 generates the object's data key with the caller's rights"
-        out += _kms(
-            principal,
-            caller,
-            call,
-            g.bucket_key(params.get("Bucket", "")),
-            ("GenerateDataKey",),
-            "s3",
-            region,
-            why,
-        )
+        out += kms(g.bucket_key(params.get("Bucket", "")), ("GenerateDataKey",), "s3", why)
     if prefix == "s3" and operation in {"GetObject"}:
         why = "SSE-KMS object: S3 decrypts its data key with the caller's rights"
-        out += _kms(
-            principal, caller, call, g.bucket_key(params.get("Bucket", "")), ("Decrypt",), "s3", region, why
-        )
+        out += kms(g.bucket_key(params.get("Bucket", "")), ("Decrypt",), "s3", why)
     if prefix == "sqs" and operation in {"SendMessage", "SendMessageBatch"}:
         why = "SSE-KMS queue: the sender needs the queue key"
-        out += _kms(
-            principal,
-            caller,
-            call,
-            g.queue_key(params.get("QueueUrl", ""), region),
-            ("GenerateDataKey", "Decrypt"),
-            "sqs",
-            region,
-            why,
+        out += kms(
+            g.queue_key(params.get("QueueUrl", ""), region), ("GenerateDataKey", "Decrypt"), "sqs", why
         )
     if prefix == "sns" and operation == "Publish":
         why = "SSE-KMS topic: the publisher needs the topic key"
-        out += _kms(
-            principal,
-            caller,
-            call,
-            g.topic_key(params.get("TopicArn", ""), region),
-            ("GenerateDataKey", "Decrypt"),
-            "sns",
-            region,
-            why,
+        out += kms(
+            g.topic_key(params.get("TopicArn", ""), region), ("GenerateDataKey", "Decrypt"), "sns", why
         )
     if prefix == "dynamodb" and operation == "ExportTableToPointInTime":
         bucket, key_prefix = params.get("S3Bucket", ""), str(params.get("S3Prefix", "")).strip("/")
@@ -218,9 +197,7 @@ def _side_checks(
         for action in ("s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectAcl"):
             out.append(g.Check(principal, caller, call, action, obj, base_context(principal, region), why))
         key = params.get("S3SseKmsKeyId") or g.bucket_key(bucket)
-        out += _kms(
-            principal, caller, call, key, ("GenerateDataKey",), "s3", region, "export to an SSE-KMS bucket"
-        )
+        out += kms(key, ("GenerateDataKey",), "s3", "export to an SSE-KMS bucket")
     if prefix == "lambda" and operation == "CreateEventSourceMapping":
         out += _mapping_checks(caller, call, params, region)
     return out

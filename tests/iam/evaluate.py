@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,16 +105,20 @@ def _arn(op: str, policy: str, value: str) -> bool:
     return arn_matches(policy, value)
 
 
-def _number(op: str, policy: str, value: str) -> bool:
-    a, b = float(value), float(policy)
+def _ordered(comparison: str, a: float, b: float) -> bool:
+    """The comparisons numbers and dates share ("NotEquals" compares as "Equals": negated later)."""
     return {
-        "NumericEquals": a == b,
-        "NumericNotEquals": a == b,
-        "NumericLessThan": a < b,
-        "NumericLessThanEquals": a <= b,
-        "NumericGreaterThan": a > b,
-        "NumericGreaterThanEquals": a >= b,
-    }[op]
+        "Equals": a == b,
+        "NotEquals": a == b,
+        "LessThan": a < b,
+        "LessThanEquals": a <= b,
+        "GreaterThan": a > b,
+        "GreaterThanEquals": a >= b,
+    }[comparison]
+
+
+def _number(op: str, policy: str, value: str) -> bool:
+    return _ordered(op.removeprefix("Numeric"), float(value), float(policy))
 
 
 def _date(op: str, policy: str, value: str) -> bool:
@@ -123,15 +127,7 @@ def _date(op: str, policy: str, value: str) -> bool:
             float(text) if text.isdigit() else datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
         )
 
-    a, b = parse(value), parse(policy)
-    return {
-        "DateEquals": a == b,
-        "DateNotEquals": a == b,
-        "DateLessThan": a < b,
-        "DateLessThanEquals": a <= b,
-        "DateGreaterThan": a > b,
-        "DateGreaterThanEquals": a >= b,
-    }[op]
+    return _ordered(op.removeprefix("Date"), parse(value), parse(policy))
 
 
 NEGATED = {
@@ -243,27 +239,32 @@ def conditions_hold(
 # ------------------------------------------------------------------------------------ statements
 def statement_applies(statement: Mapping[str, Any], request: Request, version: str | None) -> bool:
     context = request.context
-    if "Action" in statement:
-        actions = [substitute(a, context, version) for a in _as_list(statement["Action"])]
-        if not any(a is not None and action_matches(a, request.action) for a in actions):
-            return False
-    elif "NotAction" in statement:
-        actions = [substitute(a, context, version) for a in _as_list(statement["NotAction"])]
-        if any(a is not None and action_matches(a, request.action) for a in actions):
-            return False
+    return (
+        _element_covers(statement, "Action", request.action, action_matches, context, version)
+        and _element_covers(statement, "Resource", request.resource, arn_matches, context, version)
+        and conditions_hold(statement.get("Condition"), context, version)
+    )
+
+
+def _element_covers(
+    statement: Mapping[str, Any],
+    element: str,
+    value: str,
+    matches: Callable[[str, str], bool],
+    context: Mapping[str, Any],
+    version: str | None,
+) -> bool:
+    """`value` matches a pattern of the statement's `element` (Action, Resource), or none of its
+    negation's (NotAction, NotResource)."""
+    negation = f"Not{element}"
+    if element in statement:
+        listed, inside = statement[element], True
+    elif negation in statement:
+        listed, inside = statement[negation], False
     else:
-        raise PolicyError("statement has neither Action nor NotAction")
-    if "Resource" in statement:
-        patterns = [substitute(r, context, version) for r in _as_list(statement["Resource"])]
-        if not any(p is not None and arn_matches(p, request.resource) for p in patterns):
-            return False
-    elif "NotResource" in statement:
-        patterns = [substitute(r, context, version) for r in _as_list(statement["NotResource"])]
-        if any(p is not None and arn_matches(p, request.resource) for p in patterns):
-            return False
-    else:
-        raise PolicyError("statement has neither Resource nor NotResource")
-    return conditions_hold(statement.get("Condition"), context, version)
+        raise PolicyError(f"statement has neither {element} nor {negation}")
+    patterns = [substitute(p, context, version) for p in _as_list(listed)]
+    return any(p is not None and matches(p, value) for p in patterns) == inside
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from cdc_support import allow_object_writes
+from conftest import invoke
+
 from dynamodb_dr.core import paths
 from dynamodb_dr.restore.checksum import checksum_of
 from dynamodb_dr_local.drill.workload import create_customers_table, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
+from dynamodb_dr_local.emulator.handlers import Invocation
 
 KEY = "customer_id"
 
@@ -28,6 +32,16 @@ def make_table(emu: Emulator, name: str, count: int = 40, seed: int = 7) -> list
 
 def deploy(emu: Emulator, *tables: str) -> DeployedStack:
     return emu.deploy(parameters={"ProtectedTables": ",".join(tables)})
+
+
+def archiving_stack(emu: Emulator, count: int, parameters: dict[str, str] | None = None) -> DeployedStack:
+    """`customers` with `count` items, protected by a stack whose CDC archive follows its stream."""
+    make_table(emu, "customers", count=count)
+    stack = emu.deploy(parameters={"ProtectedTables": "customers", **(parameters or {})})
+    allow_object_writes(emu, stack.outputs["ArchiveBucketName"])
+    _, errored = invoke(emu, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
+    assert not errored
+    return stack
 
 
 def mark() -> datetime:
@@ -65,13 +79,20 @@ def corrupt(emu: Emulator, table: str, items: list[dict[str, Any]]) -> None:
     resource.put_item(Item={KEY: "junk", "email": "junk@example.com"})
 
 
-def live_table(emu: Emulator, stack: DeployedStack, logical: str) -> str:
+def pointer(emu: Emulator, stack: DeployedStack, logical: str) -> str | None:
+    """The live-table pointer's value; None when there is no pointer."""
     ssm = emu.clients.client("ssm")
     try:
         name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
         return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     except ssm.exceptions.ParameterNotFound:
-        return logical
+        return None
+
+
+def live_table(emu: Emulator, stack: DeployedStack, logical: str) -> str:
+    """The table the pointer names: the logical table itself while there is no pointer."""
+    value = pointer(emu, stack, logical)
+    return logical if value is None else value
 
 
 def start(emu: Emulator, stack: DeployedStack, request: dict[str, Any], name: str) -> str:
@@ -97,17 +118,19 @@ def run(emu: Emulator, stack: DeployedStack, request: dict[str, Any], name: str)
     return wait(emu, start(emu, stack, request, name))
 
 
+def invocations_of(emu: Emulator, action: str) -> list[Invocation]:
+    """The Lambda invocations of one step (the event's `action`), in order."""
+    return [
+        i for i in emu.router.invocations if isinstance(i.event, dict) and i.event.get("action") == action
+    ]
+
+
 def wait_for_token(emu: Emulator, execution_name: str, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for invocation in emu.router.invocations:
-            event = invocation.event
-            if (
-                isinstance(event, dict)
-                and event.get("action") == "request_approval"
-                and event["plan"]["execution"] == execution_name
-            ):
-                return str(event["task_token"])
+        for invocation in invocations_of(emu, "request_approval"):
+            if invocation.event["plan"]["execution"] == execution_name:
+                return str(invocation.event["task_token"])
         time.sleep(0.05)
     raise AssertionError("no approval was requested")
 

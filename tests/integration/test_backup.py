@@ -57,6 +57,11 @@ def set_policy(emulator: Emulator, stack: DeployedStack, document: str) -> None:
     )
 
 
+def set_retention(emulator: Emulator, stack: DeployedStack, **retention: int) -> None:
+    """The policy document giving `customers` these retention settings (and nothing else)."""
+    set_policy(emulator, stack, json.dumps({"tables": {"customers": retention}}))
+
+
 def test_sample_event_takes_a_named_backup_and_repairs_pitr(emulator, stack):
     assert not pitr_enabled(emulator)
     payload, errored = run(emulator, stack, load_event("scheduler-backup.json"))
@@ -119,20 +124,8 @@ def test_a_persons_backup_with_the_ticks_exact_name_is_not_adopted(emulator, sta
 
 
 def test_retention_prunes_only_old_tool_backups_and_keeps_the_newest(emulator, stack):
-    set_policy(
-        emulator,
-        stack,
-        json.dumps(
-            {
-                "tables": {
-                    "customers": {
-                        "backup_retention_days": 3,
-                        "min_backups_kept": 2,
-                        "monthly_backup_retention_days": 0,
-                    }
-                }
-            }
-        ),
+    set_retention(
+        emulator, stack, backup_retention_days=3, min_backups_kept=2, monthly_backup_retention_days=0
     )
     ddb = emulator.clients.client("dynamodb")
     by_hand = ddb.create_backup(TableName="customers", BackupName="before-migration")["BackupDetails"][
@@ -151,20 +144,8 @@ def test_retention_prunes_only_old_tool_backups_and_keeps_the_newest(emulator, s
 
 
 def test_min_backups_kept_wins_over_retention(emulator, stack):
-    set_policy(
-        emulator,
-        stack,
-        json.dumps(
-            {
-                "tables": {
-                    "customers": {
-                        "backup_retention_days": 1,
-                        "min_backups_kept": 3,
-                        "monthly_backup_retention_days": 0,
-                    }
-                }
-            }
-        ),
+    set_retention(
+        emulator, stack, backup_retention_days=1, min_backups_kept=3, monthly_backup_retention_days=0
     )
     for day in (0, 10, 20, 30):
         run(emulator, stack, tick(day))
@@ -286,20 +267,8 @@ def test_backup_limit_exceeded_is_reported_per_table(emulator, customers, monkey
 
 
 def test_the_first_backup_of_each_month_is_kept_longer(emulator, stack):
-    set_policy(
-        emulator,
-        stack,
-        json.dumps(
-            {
-                "tables": {
-                    "customers": {
-                        "backup_retention_days": 14,
-                        "min_backups_kept": 1,
-                        "monthly_backup_retention_days": 75,
-                    }
-                }
-            }
-        ),
+    set_retention(
+        emulator, stack, backup_retention_days=14, min_backups_kept=1, monthly_backup_retention_days=75
     )
     days = list(range(-70, 41, 7))  # weekly, from 110 days ago to today
     for day in days:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from test_backup import backups, ledger, ours, put_claim, run, set_policy, tick, tick_id
+from test_backup import backups, ledger, ours, put_claim, run, set_retention, tick, tick_id
 
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.faults import FaultInjector
@@ -48,20 +48,8 @@ def test_a_persons_backup_made_between_attempts_is_never_adopted_nor_pruned(
     recorded = ledger(emulator, stack)["backup_arn"]["S"]
     assert recorded not in by_hand and recorded in set(backups(emulator).values())
     # Retention (1 day, keep 1) over later days never touches the person's backups.
-    set_policy(
-        emulator,
-        stack,
-        json.dumps(
-            {
-                "tables": {
-                    "customers": {
-                        "backup_retention_days": 1,
-                        "min_backups_kept": 1,
-                        "monthly_backup_retention_days": 0,
-                    }
-                }
-            }
-        ),
+    set_retention(
+        emulator, stack, backup_retention_days=1, min_backups_kept=1, monthly_backup_retention_days=0
     )
     for day in (10, 20, 39):
         payload, errored = run(emulator, stack, tick(day))
@@ -125,20 +113,8 @@ def test_a_live_holder_that_finishes_while_we_wait_is_not_duplicated(
 def test_a_future_tick_is_refused_and_prunes_nothing(
     emulator: Emulator, stack: DeployedStack, ahead: timedelta
 ) -> None:
-    set_policy(
-        emulator,
-        stack,
-        json.dumps(
-            {
-                "tables": {
-                    "customers": {
-                        "backup_retention_days": 3,
-                        "min_backups_kept": 1,
-                        "monthly_backup_retention_days": 0,
-                    }
-                }
-            }
-        ),
+    set_retention(
+        emulator, stack, backup_retention_days=3, min_backups_kept=1, monthly_backup_retention_days=0
     )
     for day in (38, 39, 40):  # within retention of today
         assert not run(emulator, stack, tick(day))[1]
@@ -151,20 +127,8 @@ def test_a_future_tick_is_refused_and_prunes_nothing(
 
 
 def test_retention_ages_backups_by_the_current_time(emulator: Emulator, stack: DeployedStack) -> None:
-    set_policy(
-        emulator,
-        stack,
-        json.dumps(
-            {
-                "tables": {
-                    "customers": {
-                        "backup_retention_days": 3,
-                        "min_backups_kept": 1,
-                        "monthly_backup_retention_days": 0,
-                    }
-                }
-            }
-        ),
+    set_retention(
+        emulator, stack, backup_retention_days=3, min_backups_kept=1, monthly_backup_retention_days=0
     )
     for day in (30, 36, 38, 39):
         assert not run(emulator, stack, tick(day))[1]

@@ -26,6 +26,17 @@ operation = st.tuples(
 )
 
 
+def create_streamed(dynamodb: Any, name: str) -> None:
+    """A customers-keyed table streaming new and old images (the target of `create_target`, streamed)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+
+
 def apply(dynamodb: Any, table: str, op: str, key: int, value: Any) -> None:
     item_key = {"customer_id": {"S": f"k{key}"}}
     typed = (
@@ -75,13 +86,7 @@ def test_archive_is_exact_and_replay_reproduces_the_source(
         s3.delete_object(Bucket=cdc.bucket, Key=key)
     n = next(_names)
     source, target = f"customers-dr-p{n}", f"customers-dr-t{n}"  # restores of `customers`
-    dynamodb.create_table(
-        TableName=source,
-        KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_streamed(dynamodb, source)
     create_target(dynamodb, target)
     cdc.set_env(CDC_MAX_RECORDS_PER_OBJECT=str(max_records))
     reader = StreamReader(dynamodb, cdc.emulator.clients.client("dynamodbstreams"), source)
@@ -142,13 +147,7 @@ def test_replay_through_cutovers_and_rollbacks_applies_exactly_the_live_history(
     original, restored, target = f"customers-dr-o{n}", f"customers-dr-r{n}", f"customers-dr-t{n}"
     readers = {}
     for name in (original, restored):
-        dynamodb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "customer_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "customer_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        create_streamed(dynamodb, name)
         readers[name] = StreamReader(dynamodb, cdc.emulator.clients.client("dynamodbstreams"), name)
     create_target(dynamodb, target)
     parameter = live_table_parameter(stack_prefix(cdc.stack.name), "customers")

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cdc_support import Cdc, allow_object_writes, create_target, items
-from conftest import invoke
+from cdc_support import Cdc, create_target, items
 from export_support import Simulation, at, protect
-from restore_support import make_table, mark, run, scan
+from restore_support import archiving_stack, mark, run, scan
 
 from dynamodb_dr.cdc.erasure import Erasure, ErasureStore, apply_erasures
 from dynamodb_dr.cdc.model import key_id_of, read_object
@@ -25,12 +23,6 @@ from dynamodb_dr_local.emulator.exports import ExportEmulation
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def erase(key: dict[str, Any], *extra: str) -> int:
@@ -50,19 +42,10 @@ def archived_keys(emu: Emulator, bucket: str) -> list[str]:
     return found
 
 
-def _archiving_stack(emu: Emulator, count: int, parameters: dict[str, str] | None = None) -> DeployedStack:
-    make_table(emu, "customers", count=count)
-    stack = emu.deploy(parameters={"ProtectedTables": "customers", **(parameters or {})})
-    allow_object_writes(emu, stack.outputs["ArchiveBucketName"])
-    _, errored = invoke(emu, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
-    assert not errored
-    return stack
-
-
 def test_restore_and_catch_up_keep_an_erased_key_erased(
     emu: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = _archiving_stack(emu, count=0)
+    stack = archiving_stack(emu, count=0)
     monkeypatch.setenv("DYNAMODB_DR_STACK", stack.name)
     table = emu.clients.session_resource("dynamodb").Table("customers")
     with monotonic_stream_sequences():
@@ -184,7 +167,7 @@ def test_erase_removes_the_keys_history_from_the_archive_where_object_lock_allow
     emu: Emulator, lock: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     params = {"ArchiveObjectLockMode": lock, "ArchiveObjectLockDays": "1"} if lock else {}
-    stack = _archiving_stack(emu, count=0, parameters=params)
+    stack = archiving_stack(emu, count=0, parameters=params)
     monkeypatch.setenv("DYNAMODB_DR_STACK", stack.name)
     bucket = stack.outputs["ArchiveBucketName"]
     table = emu.clients.session_resource("dynamodb").Table("customers")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,12 +21,6 @@ from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.exports import ExportEmulation
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def exports(emulator: Emulator) -> Iterator[ExportEmulation]:
-    with ExportEmulation() as emulation:
-        yield emulation
 
 
 @pytest.fixture

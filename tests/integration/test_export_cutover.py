@@ -9,7 +9,6 @@ restored table at 10 h.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -25,12 +24,6 @@ from dynamodb_dr_local.emulator.exports import ExportEmulation
 
 pytestmark = pytest.mark.integration
 RESTORED = "customers-dr-r"
-
-
-@pytest.fixture
-def exports(emulator: Emulator) -> Iterator[ExportEmulation]:
-    with ExportEmulation() as emulation:
-        yield emulation
 
 
 def corrupt(sim: Simulation, table: str, count: int) -> set[str]:

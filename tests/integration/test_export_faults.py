@@ -4,7 +4,6 @@ correctly after retries or stop safely, with no export duplicated and no window 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 from export_support import Simulation, at, protect
@@ -16,12 +15,6 @@ from dynamodb_dr_local.emulator.exports import ExportEmulation
 from dynamodb_dr_local.emulator.faults import FaultInjector
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def exports(emulator: Emulator) -> Iterator[ExportEmulation]:
-    with ExportEmulation() as emulation:
-        yield emulation
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,12 +15,6 @@ from dynamodb_dr_local.emulator import DeployedStack, Emulator, transform_templa
 pytestmark = pytest.mark.integration
 BREAK_GLASS = "arn:aws:iam::123456789012:role/dr-break-glass"
 AUTOMATIC = {"tables": [{"logical": "customers"}], "use_latest": True, "cutover": "automatic"}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def publish(emu: Emulator, stack: DeployedStack) -> dict[str, Any]:

@@ -7,20 +7,12 @@ import json
 
 import pytest
 from conftest import invoke
+from restore_support import pointer
 
 from dynamodb_dr.core import paths
 from dynamodb_dr_local.emulator.stack import transform_template
 
 pytestmark = pytest.mark.integration
-
-
-def pointer(emulator, logical: str) -> str | None:
-    ssm = emulator.clients.client("ssm")
-    try:
-        name = paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), logical)
-        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except ssm.exceptions.ParameterNotFound:
-        return None
 
 
 def test_publish_creates_missing_pointers_and_keeps_existing_ones(emulator, customers):
@@ -33,8 +25,9 @@ def test_publish_creates_missing_pointers_and_keeps_existing_ones(emulator, cust
     payload, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "publish"})
     assert not errored, payload
     assert payload["created"] == [paths.live_table_parameter(paths.stack_prefix("dynamodb-dr"), "customers")]
-    assert pointer(emulator, "customers") == "customers"
-    assert pointer(emulator, "orders") == "orders-dr-20261101", "a cutover's pointer is never overwritten"
+    assert pointer(emulator, stack, "customers") == "customers"
+    orders = pointer(emulator, stack, "orders")
+    assert orders == "orders-dr-20261101", "a cutover's pointer is never overwritten"
     again, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "publish"})
     assert not errored and again["created"] == []
 
@@ -42,7 +35,7 @@ def test_publish_creates_missing_pointers_and_keeps_existing_ones(emulator, cust
 def test_unknown_pointer_action_is_refused_and_writes_nothing(emulator, stack):
     payload, errored = invoke(emulator, stack.physical("RestorePointerFunction"), {"action": "delete-all"})
     assert errored and payload["errorType"] == "InvalidInput"
-    assert pointer(emulator, "customers") is None
+    assert pointer(emulator, stack, "customers") is None
 
 
 def test_publish_runs_on_a_schedule_into_the_dead_letter_queue_on_failure():

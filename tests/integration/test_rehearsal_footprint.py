@@ -4,24 +4,17 @@ within the account's restore quota while an operator's restore takes precedence.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import invoke
-from restore_support import deploy, make_table, run, start, table_names, wait, wait_for_token
+from restore_support import deploy, invocations_of, make_table, run, start, table_names, wait, wait_for_token
 
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator, pitr
 
 pytestmark = pytest.mark.integration
 ACCOUNT_RESTORE_QUOTA = 50  # concurrent restores per account and region (AWS default)
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def tick(task: str, n: int) -> dict[str, Any]:
@@ -94,11 +87,7 @@ def test_many_rehearsals_apply_only_what_they_measure_and_leave_nothing(emu: Emu
         done = rehearsal(emu, stack, tick("follow_up", n))
         assert [f["status"] for f in done["finished"]] == ["SUCCEEDED", "SUCCEEDED"], done
         assert [f["cleanup"] for f in done["finished"]] == ["deleted", "deleted"]
-    skipped = [
-        i.result["tables"][0]["skipped"]
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "reapply_settings"
-    ]
+    skipped = [i.result["tables"][0]["skipped"] for i in invocations_of(emu, "reapply_settings")]
     assert skipped and all({"alarms", "autoscaling", "kinesis_destinations"} <= set(s) for s in skipped)
     assert residue(emu) == {"tables": [], "alarms": [], "scalable_targets": []}
 
@@ -116,11 +105,7 @@ def test_a_failed_restore_deleted_on_failure_takes_its_alarm_copies_and_targets_
     }
     result = run(emu, stack, request, "doomed")
     assert result["status"] == "FAILED" and result["error"] == "RestoreValidationFailed"
-    applied = [
-        i.result["tables"][0]["applied"]
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "reapply_settings"
-    ]
+    applied = [i.result["tables"][0]["applied"] for i in invocations_of(emu, "reapply_settings")]
     assert "alarms" in applied[0] and "autoscaling" in applied[0], "an operator's restore does copy them"
     assert residue(emu) == {"tables": [], "alarms": [], "scalable_targets": []}
 

@@ -5,7 +5,6 @@ throughput: re-created), and the stream follower never becomes a stream's third 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from dynamodb_dr_local.emulator import DeployedStack, Emulator
 
 pytestmark = pytest.mark.integration
 AUTOMATIC = {"tables": [{"logical": "customers"}], "use_latest": True, "cutover": "automatic"}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from cdc_support import allow_object_writes
-from conftest import invoke
-from restore_support import corrupt, deploy, live_table, make_table, mark, run, scan
+from restore_support import (
+    archiving_stack,
+    corrupt,
+    deploy,
+    invocations_of,
+    live_table,
+    make_table,
+    mark,
+    run,
+    scan,
+)
 
 from dynamodb_dr_local.emulator import Emulator, pitr
 from dynamodb_dr_local.emulator.streams import monotonic_stream_sequences
@@ -20,18 +27,8 @@ from dynamodb_dr_local.emulator.streams import monotonic_stream_sequences
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
 def test_catch_up_replays_archived_changes_after_the_restore_point(emu: Emulator) -> None:
-    make_table(emu, "customers", count=10)
-    stack = deploy(emu, "customers")
-    allow_object_writes(emu, stack.outputs["ArchiveBucketName"])
-    _, errored = invoke(emu, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
-    assert not errored
+    stack = archiving_stack(emu, count=10)
     point = mark()
     table = emu.clients.session_resource("dynamodb").Table("customers")
     with monotonic_stream_sequences():  # archived through the stream mapping
@@ -75,11 +72,7 @@ def test_catch_up_is_off_by_default(emu: Emulator) -> None:
 def _archived_then_corrupted(emu: Emulator) -> tuple[Any, datetime, list[dict[str, Any]]]:
     """Ten items archived through the stream mapping, then corrupted; the restore point lies in
     between, more than the check's guard (1 s) plus a stream second away from both."""
-    make_table(emu, "customers", count=0)
-    stack = deploy(emu, "customers")
-    allow_object_writes(emu, stack.outputs["ArchiveBucketName"])
-    _, errored = invoke(emu, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
-    assert not errored
+    stack = archiving_stack(emu, count=0)
     table = emu.clients.session_resource("dynamodb").Table("customers")
     items = [{"customer_id": f"c{n}", "email": f"c{n}@example.com", "v": 1} for n in range(10)]
     with monotonic_stream_sequences():
@@ -104,9 +97,7 @@ def test_archive_sample_confirms_the_restore_point(emu: Emulator) -> None:
         "sampled",
     )
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    compare = next(
-        i for i in emu.router.invocations if isinstance(i.event, dict) and i.event.get("action") == "compare"
-    )
+    compare = next(iter(invocations_of(emu, "compare")))
     assert compare.result["tables"][0]["archive"] == {"status": "checked", "checked": 10, "mismatches": 0}
     assert scan(emu, live_table(emu, stack, "customers")) == good
 

@@ -13,7 +13,7 @@ from conftest import invoke
 from restore_support import deploy, live_table, make_table, run, table_names
 
 from dynamodb_dr.core.config import Settings
-from dynamodb_dr.restore.cleanup import clean_up, leftovers
+from dynamodb_dr.restore.cleanup import Leftover, clean_up, leftovers
 from dynamodb_dr.restore.cutover import CutoverLedger
 from dynamodb_dr.restore.disposal import Disposal
 from dynamodb_dr.restore.pointers import PointerRecords, Pointers
@@ -31,23 +31,26 @@ def served() -> Iterator[Emulator]:
         yield emulator
 
 
-def plan(emu: Emulator, stack: DeployedStack, days: int) -> dict[str, str]:
+def find_leftovers(emu: Emulator, stack: DeployedStack, retention: timedelta) -> list[Leftover]:
     settings = Settings(
         ssm_prefix=f"/dynamodb-dr/{stack.name}",
         protected_tables=("customers",),
         state_table=stack.outputs["StateTableName"],
     )
     ddb = emu.clients.client("dynamodb")
-    found = leftovers(
+    return leftovers(
         settings,
         ddb,
         pointers=Pointers(emu.clients.client("ssm")),
         records=PointerRecords(ddb, settings.state_table),
         ledger=CutoverLedger(ddb, settings.state_table),
         now=datetime.now(UTC) + timedelta(seconds=1),
-        retention=timedelta(days=days),
+        retention=retention,
     )
-    return {f.table: f"{f.action}: {f.reason}" for f in found}
+
+
+def plan(emu: Emulator, stack: DeployedStack, days: int) -> dict[str, str]:
+    return {f.table: f"{f.action}: {f.reason}" for f in find_leftovers(emu, stack, timedelta(days=days))}
 
 
 def test_cleanup_deletes_only_the_tools_old_unneeded_tables(served: Emulator, capsys) -> None:
@@ -99,19 +102,5 @@ def test_cleanup_deletes_only_the_tools_old_unneeded_tables(served: Emulator, ca
     assert verdicts[second].startswith("delete") and verdicts[first].startswith("keep")
     ddb = emu.clients.client("dynamodb")
     disposal = Disposal(ddb, emu.clients.client("cloudwatch"), emu.clients.client("application-autoscaling"))
-    settings = Settings(
-        ssm_prefix=f"/dynamodb-dr/{stack.name}",
-        protected_tables=("customers",),
-        state_table=stack.outputs["StateTableName"],
-    )
-    found = leftovers(
-        settings,
-        ddb,
-        pointers=Pointers(emu.clients.client("ssm")),
-        records=PointerRecords(ddb, settings.state_table),
-        ledger=CutoverLedger(ddb, settings.state_table),
-        now=datetime.now(UTC) + timedelta(seconds=1),
-        retention=timedelta(0),
-    )
-    clean_up(found, disposal, apply=True)
+    clean_up(find_leftovers(emu, stack, timedelta(0)), disposal, apply=True)
     assert second not in table_names(emu) and first in table_names(emu)

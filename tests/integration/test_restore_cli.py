@@ -27,12 +27,6 @@ def served() -> Iterator[Emulator]:
         yield emu
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(restore_follow, "POLL_SECONDS", 0.05)

@@ -4,13 +4,13 @@ never switches a pointer, leaves the sources as they were, and applies the clean
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from restore_support import (
     deploy,
+    invocations_of,
     live_table,
     make_table,
     messages,
@@ -25,12 +25,6 @@ from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.pitr import CONTROL
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture
@@ -137,11 +131,7 @@ def test_restore_error(emu: Emulator, protected: Any) -> None:
         "restore-error",
         "LimitExceeded",
     )
-    attempts = [
-        i
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "start_restore"
-    ]
+    attempts = invocations_of(emu, "start_restore")
     assert len(attempts) == 6  # a restore quota: retried with backoff (~15 minutes on AWS), then failed
 
 
@@ -162,11 +152,7 @@ def test_restore_timeout_derived_budget_and_delete_policy(emu: Emulator, protect
         "timeout",
         "RestoreTimedOut",
     )
-    checks = [
-        i
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "check_restore"
-    ]
+    checks = invocations_of(emu, "check_restore")
     assert len(checks) == 3  # waits of 30 s until the 1-minute hard limit
     # A restore stopped by the hard limit may still finish: kept (whatever on_failure says) for resume.
     assert [c["action"] for c in note["cleanup"]] == ["kept"]

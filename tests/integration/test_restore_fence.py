@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from cdc_support import allow_object_writes
-from conftest import invoke
-from restore_support import deploy, live_table, make_table, run, scan
+from restore_support import archiving_stack, live_table, run, scan
 
 from dynamodb_dr.restore.fence import FENCE_SID
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
@@ -67,12 +65,7 @@ def emu(enforced: None) -> Iterator[Emulator]:
 
 @pytest.fixture
 def archived(emu: Emulator) -> DeployedStack:
-    make_table(emu, "customers", count=10)
-    stack = deploy(emu, "customers")
-    allow_object_writes(emu, stack.outputs["ArchiveBucketName"])
-    _, errored = invoke(emu, stack.physical("CdcFollowerFunction"), {"task": "follow-streams"})
-    assert not errored
-    return stack
+    return archiving_stack(emu, count=10)
 
 
 def test_the_old_table_is_fenced_and_its_late_writes_are_carried_over(

@@ -4,7 +4,6 @@ the real ASL on moto's Step Functions engine, the real handlers, point-in-time h
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,18 +28,6 @@ from restore_support import (
 from dynamodb_dr_local.emulator import Emulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")[
-                "executions"
-            ]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
 
 
 def test_restore_before_corruption_cuts_over_item_for_item(emu: Emulator) -> None:

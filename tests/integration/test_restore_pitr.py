@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,12 +14,6 @@ from dynamodb_dr_local.emulator import Emulator
 from dynamodb_dr_local.emulator.pitr import CONTROL
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def _table(emu: Emulator, name: str = "tbl", range_key: bool = False) -> None:

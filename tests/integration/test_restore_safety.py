@@ -5,7 +5,6 @@ and empty restores never cut over, and the approver sees what was validated."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,10 +12,12 @@ from conftest import invoke
 from restore_support import (
     deploy,
     figures,
+    invocations_of,
     live_table,
     make_table,
     mark,
     messages,
+    pointer,
     run,
     scan,
     start,
@@ -38,29 +39,9 @@ LATEST = {"tables": [{"logical": "customers"}], "use_latest": True}
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-            for ex in running["executions"]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
-
-
-@pytest.fixture
 def stack(emu: Emulator) -> DeployedStack:
     make_table(emu, "customers")
     return deploy(emu, "customers")
-
-
-def pointer(emu: Emulator, stack: DeployedStack, logical: str) -> str | None:
-    ssm = emu.clients.client("ssm")
-    try:
-        name = paths.live_table_parameter(paths.stack_prefix(stack.name), logical)
-        return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
-    except ssm.exceptions.ParameterNotFound:
-        return None
 
 
 def ledger(emu: Emulator, stack: DeployedStack, execution: str) -> dict[str, Any]:
@@ -113,14 +94,9 @@ def test_an_execution_never_adopts_or_cleans_up_another_executions_table(
 
 
 def _plan_of(emu: Emulator, execution: str) -> dict[str, Any]:
-    for invocation in emu.router.invocations:
-        event = invocation.event
-        if (
-            isinstance(event, dict)
-            and event.get("action") == "start_restore"
-            and event["plan"]["execution"] == execution
-        ):
-            return dict(event["plan"])
+    for invocation in invocations_of(emu, "start_restore"):
+        if invocation.event["plan"]["execution"] == execution:
+            return dict(invocation.event["plan"])
     raise AssertionError(f"no plan for {execution}")
 
 
@@ -160,11 +136,7 @@ def test_a_denied_report_after_cutover_succeeds_saying_cut_over_reporting_failed
     assert output["outcome"] == "cut over; reporting failed"
     assert output["cutover"]["status"] == "switched"
     assert live_table(emu, stack, "customers") == output["tables"][0]["restored"]
-    logs = [
-        i.logs
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "report"
-    ]
+    logs = [i.logs for i in invocations_of(emu, "report")]
     assert any('"RestoreAfterCutoverProblems"' in log for log in logs), "the failed report is counted (alarm)"
 
 
@@ -268,9 +240,7 @@ def test_huge_input_values_give_bounded_errors_and_the_failure_path_runs(
     result = run(emu, stack, {"tables": [{"logical": "x" * size}], "use_latest": True}, f"huge-{size}")
     assert result["status"] == "FAILED" and result["error"] == "RestoreRequestInvalid"
     assert len(result["cause"]) < 32_768
-    failures = [
-        i for i in emu.router.invocations if isinstance(i.event, dict) and i.event.get("action") == "fail"
-    ]
+    failures = invocations_of(emu, "fail")
     assert len(failures) == 1 and not failures[0].errored
     assert len(json.dumps(failures[0].event)) < 256 * 1024
     assert [m for m in messages(emu, queue) if "FAILED" in m["Subject"]]

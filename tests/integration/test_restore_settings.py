@@ -4,7 +4,6 @@ a resource policy, deletion protection, TTL and tags is restored with all of the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from restore_support import deploy, live_table, run, scan, tags
@@ -12,12 +11,6 @@ from restore_support import deploy, live_table, run, scan, tags
 from dynamodb_dr_local.emulator import Emulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 def _rich_table(emu: Emulator) -> str:

@@ -6,13 +6,13 @@ restore; the plan states its expected durations before anything starts."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from restore_support import (
     deploy,
+    invocations_of,
     live_table,
     make_table,
     messages,
@@ -34,17 +34,6 @@ AUTOMATIC = {"tables": [{"logical": "customers"}], "use_latest": True, "cutover"
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-            for ex in running["executions"]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
-
-
-@pytest.fixture
 def stack(emu: Emulator) -> DeployedStack:
     make_table(emu, "customers")
     return deploy(emu, "customers")
@@ -62,10 +51,8 @@ def set_rto(emu: Emulator, stack: DeployedStack, minutes: int) -> None:
 def results(emu: Emulator, action: str, execution: str | None = None) -> list[dict[str, Any]]:
     return [
         i.result
-        for i in emu.router.invocations
-        if isinstance(i.event, dict)
-        and i.event.get("action") == action
-        and (execution is None or i.event.get("plan", {}).get("execution") == execution)
+        for i in invocations_of(emu, action)
+        if execution is None or i.event.get("plan", {}).get("execution") == execution
     ]
 
 
@@ -100,11 +87,7 @@ def test_missing_the_rto_alarms_once_and_the_restore_goes_on_to_a_validated_cuto
     assert states_entered(emu, arn).count("RtoObjectiveMissed") == 1
     checks = results(emu, "check_restore")
     assert sum(1 for c in checks if c["rto_missed_now"]) == 1
-    logs = [
-        i.logs
-        for i in emu.router.invocations
-        if isinstance(i.event, dict) and i.event.get("action") == "check_restore"
-    ]
+    logs = [i.logs for i in invocations_of(emu, "check_restore")]
     assert sum('"RestoreRtoMissed"' in log for log in logs) == 1, "one metric for the alarm"
     waits = [c["wait_seconds"] for c in checks if not c["all_active"]]
     assert waits[0] == 30 and waits[-1] > 30 and waits == sorted(waits), waits

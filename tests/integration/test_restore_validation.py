@@ -6,28 +6,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from restore_support import deploy, figures, run
+from restore_support import deploy, figures, invocations_of, run
 
 from dynamodb_dr.restore import checksum
 from dynamodb_dr_local.emulator import Emulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-        sfn = emulator.clients.client("stepfunctions")
-        for machine in sfn.list_state_machines()["stateMachines"]:  # never leave one running
-            for ex in sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")[
-                "executions"
-            ]:
-                sfn.stop_execution(executionArn=ex["executionArn"], error="TestTeardown")
 
 
 def binary_table(emu: Emulator, name: str, count: int) -> None:
@@ -59,11 +46,7 @@ def binary_table(emu: Emulator, name: str, count: int) -> None:
 
 
 def scan_invocations(emu: Emulator) -> list[dict[str, Any]]:
-    return [
-        inv.event
-        for inv in emu.router.invocations
-        if isinstance(inv.event, dict) and inv.event.get("action") == "scan_segment"
-    ]
+    return [inv.event for inv in invocations_of(emu, "scan_segment")]
 
 
 def test_a_binary_keyed_segment_continues_through_the_state_machine(
@@ -115,11 +98,7 @@ def test_segments_are_sized_from_the_table_and_the_plan_carries_the_estimate(emu
     )
 
     assert result["status"] == "SUCCEEDED", result.get("cause")
-    plans = [
-        inv.event["plan"]
-        for inv in emu.router.invocations
-        if isinstance(inv.event, dict) and inv.event.get("action") == "plan_validation"
-    ]
+    plans = [inv.event["plan"] for inv in invocations_of(emu, "plan_validation")]
     estimate = plans[0]["validation_estimate"]
     assert estimate["fits"] is True and estimate["warning"] is None
     assert [t["segments"] for t in estimate["tables"]] == [1]  # a small table: one segment

@@ -79,6 +79,17 @@ def sensitive_values(items: list[dict[str, Any]]) -> set[str]:
     return {v for item in items for v in _values(item) if len(v) >= MIN_VALUE_LENGTH}
 
 
+def customer_data(emulator: Emulator, stack: DeployedStack) -> tuple[list[dict[str, Any]], set[str]]:
+    """The application tables' items (the state table is the tool's own), and what must never
+    reach a log: their values, the canaries' and the update written after the deploy."""
+    state_table = stack.physical("StateTable")
+    items: list[dict[str, Any]] = []
+    for table in emulator.clients.client("dynamodb").list_tables()["TableNames"]:
+        if table != state_table:
+            items.extend(scan_all(emulator, table))
+    return items, sensitive_values(items) | sensitive_values(CANARIES) | {"Quinn Updated-Canary"}
+
+
 def leaks(text: str, values: set[str]) -> list[str]:
     """Values found in `text` as whole tokens (so '1234' does not match inside a timestamp)."""
     found = []
@@ -186,12 +197,7 @@ def test_no_attribute_value_appears_in_any_log_line(
             invoke(emulator, stack.physical(logical_id), event)
             runs += 1
 
-    state_table = stack.physical("StateTable")
-    items: list[dict[str, Any]] = []
-    for table in emulator.clients.client("dynamodb").list_tables()["TableNames"]:
-        if table != state_table:
-            items.extend(scan_all(emulator, table))
-    values = sensitive_values(items) | sensitive_values(CANARIES) | {"Quinn Updated-Canary"}
+    items, values = customer_data(emulator, stack)
     invocations = emulator.router.invocations
     text = "\n".join(part for inv in invocations for part in (inv.logs, json.dumps(inv.result, default=str)))
     lines = sum(inv.logs.count("\n") for inv in invocations)
@@ -257,12 +263,7 @@ def test_no_attribute_value_appears_in_state_machine_runs(
         for _, arn in runs
     ]
     statuses = sorted({sfn.describe_execution(executionArn=arn)["status"] for _, arn in runs})
-    state_table = stack.physical("StateTable")
-    items: list[dict[str, Any]] = []
-    for table in emulator.clients.client("dynamodb").list_tables()["TableNames"]:
-        if table != state_table:
-            items.extend(scan_all(emulator, table))
-    values = sensitive_values(items) | sensitive_values(CANARIES) | {"Quinn Updated-Canary"}
+    items, values = customer_data(emulator, stack)
     invocations = emulator.router.invocations
     text = "\n".join(
         [*(part for inv in invocations for part in (inv.logs, json.dumps(inv.result, default=str))), *history]

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from typing import Any
 
 import pytest
+from template_support import cfn
 
-from dynamodb_dr_local.emulator import transform_template
 from dynamodb_dr_local.emulator.stack import load_sam_template
 
-PARAMETERS = {"ProtectedTables": "customers,orders"}
 TOPIC = {"Ref": "AlarmTopic"}
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
 
 
 def resource(logical_id: str) -> dict[str, Any]:

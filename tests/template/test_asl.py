@@ -8,39 +8,18 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+from asl_support import TRANSIENT, scopes, transition_targets
+from template_support import cfn
+
 from dynamodb_dr_local import PROJECT_ROOT
-from dynamodb_dr_local.emulator import transform_template
 from dynamodb_dr_local.emulator.stack import load_sam_template
 
 ASL = PROJECT_ROOT / "statemachines" / "restore.asl.json"
-TRANSIENT = {
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "TransientAwsError",
-}
-PARAMETERS = {"ProtectedTables": "customers,orders"}
 
 
 @cache
 def definition() -> dict[str, Any]:
     return dict(json.loads(ASL.read_text()))
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
-
-
-def scopes(machine: dict[str, Any], enclosing_catch: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
-    """Each state machine scope (top level, Map processors, Parallel branches), with whether an
-    enclosing state's Catch covers its tasks."""
-    yield machine, enclosing_catch
-    for state in machine["States"].values():
-        inner = [state["ItemProcessor"]] if "ItemProcessor" in state else state.get("Branches", [])
-        for sub in inner:
-            yield from scopes(sub, enclosing_catch or bool(state.get("Catch")))
 
 
 def all_states() -> Iterator[tuple[str, dict[str, Any], dict[str, Any], bool]]:
@@ -61,13 +40,8 @@ def test_every_transition_exists_and_every_state_is_reachable() -> None:
     for machine, _ in scopes(definition()):
         states = machine["States"]
         assert machine["StartAt"] in states
-        targets = {machine["StartAt"]}
+        targets = transition_targets(machine)
         for name, state in states.items():
-            nexts = [state.get("Next"), state.get("Default")]
-            nexts += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
-            for target in filter(None, nexts):
-                assert target in states, f"{name} -> {target}"
-                targets.add(target)
             terminal = state["Type"] in {"Succeed", "Fail"} or state.get("End")
             assert terminal or state.get("Next") or state["Type"] == "Choice", name
         assert targets == set(states), f"unreachable: {set(states) - targets}"

@@ -4,21 +4,14 @@ read what the freshness check needs and nothing more."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import pytest
-
-from dynamodb_dr_local.emulator import transform_template
+from template_support import cfn
 
 TOPIC = {"Ref": "AlarmTopic"}
 ARCHIVER = {"Ref": "CdcArchiverFunction"}
 STACK_NAMESPACE = {"Fn::Sub": "DynamoDBDR/${AWS::StackName}"}
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters={"ProtectedTables": "customers,orders"}).cloudformation
 
 
 def alarm(logical_id: str) -> dict[str, Any]:

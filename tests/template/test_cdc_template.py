@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import json
-from functools import cache
-from typing import Any
 
-from dynamodb_dr_local.emulator import transform_template
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters={"ProtectedTables": "customers,orders"}).cloudformation
-
-
-def statements(role: str) -> dict[str, dict[str, Any]]:
-    policies = cfn()["Resources"][role]["Properties"]["Policies"]
-    return {s["Sid"]: s for p in policies for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
+from template_support import cfn, statements
 
 
 def test_no_event_source_mapping_is_declared_the_follower_manages_them() -> None:

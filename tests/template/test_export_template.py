@@ -3,22 +3,8 @@
 from __future__ import annotations
 
 import json
-from functools import cache
-from typing import Any
 
-from dynamodb_dr_local.emulator import transform_template
-
-PARAMETERS = {"ProtectedTables": "customers,orders"}
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
-
-
-def statements(role: str) -> dict[str, dict[str, Any]]:
-    policies = cfn()["Resources"][role]["Properties"]["Policies"]
-    return {s["Sid"]: s for p in policies for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
+from template_support import cfn, statements
 
 
 def test_full_and_incremental_schedules_send_their_task() -> None:

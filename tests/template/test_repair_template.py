@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 import security_checks as sc
+from asl_support import TRANSIENT, scopes, transition_targets
+from template_support import PARAMETERS, cfn, statements
 
 from dynamodb_dr.repair import steps
 from dynamodb_dr.repair.models import RepairSettings
 from dynamodb_dr_local import PROJECT_ROOT
-from dynamodb_dr_local.emulator import transform_template
 from dynamodb_dr_local.emulator.stack import load_sam_template
 
 ASL = PROJECT_ROOT / "statemachines" / "repair.asl.json"
-TRANSIENT = {
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "TransientAwsError",
-}
 # A lane resumes from its checkpoint: its own failures (writes that kept failing, a timeout) are
 # worth a retry too.
 LANE_RESUMABLE = {"RepairApplyFailed", "Sandbox.Timedout", "States.Timeout"}
@@ -32,26 +25,6 @@ LANE_RESUMABLE = {"RepairApplyFailed", "Sandbox.Timedout", "States.Timeout"}
 @cache
 def definition() -> dict[str, Any]:
     return dict(json.loads(ASL.read_text()))
-
-
-PARAMETERS = {"ProtectedTables": "customers,orders"}
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
-
-
-def scopes(machine: dict[str, Any], covered: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
-    yield machine, covered
-    for state in machine["States"].values():
-        if "ItemProcessor" in state:
-            yield from scopes(state["ItemProcessor"], covered or bool(state.get("Catch")))
-
-
-def statements(role: str) -> dict[str, dict[str, Any]]:
-    policies = cfn()["Resources"][role]["Properties"]["Policies"]
-    return {s["Sid"]: s for p in policies for s in p["PolicyDocument"]["Statement"] if "Sid" in s}
 
 
 def actions(statement: dict[str, Any]) -> list[str]:
@@ -65,13 +38,8 @@ def test_every_substitution_is_provided_and_every_state_reachable() -> None:
     assert used == set(machine["DefinitionSubstitutions"]) == {"RepairFunctionArn"}
     for scope, _ in scopes(definition()):
         states = scope["States"]
-        targets = {scope["StartAt"]}
+        targets = transition_targets(scope)
         for name, state in states.items():
-            nexts = [state.get("Next"), state.get("Default")]
-            nexts += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
-            for target in filter(None, nexts):
-                assert target in states, f"{name} -> {target}"
-                targets.add(target)
             assert state["Type"] in {"Succeed", "Fail", "Choice"} or state.get("Next"), name
         assert targets == set(states), f"unreachable: {set(states) - targets}"
 

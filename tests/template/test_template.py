@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 import pytest
+from template_support import PARAMETERS, cfn
 
 from dynamodb_dr_local import PROJECT_ROOT
-from dynamodb_dr_local.emulator import transform_template
 from dynamodb_dr_local.emulator.stack import load_sam_template
-
-PARAMETERS = {"ProtectedTables": "customers,orders"}
-
-
-@cache
-def cfn() -> dict[str, Any]:
-    return transform_template(parameters=PARAMETERS).cloudformation
 
 
 def resources(kind: str) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,7 @@ from dynamodb_dr.core.config import Settings
 from dynamodb_dr.core.errors import TableNotFound, TransientAwsError
 from dynamodb_dr.core.registry import ProtectedTable
 from dynamodb_dr.posture.rehearsal import (
+    DEFAULT_MAX_CONCURRENT,
     ExecutionState,
     RehearsalTick,
     execution_name,
@@ -97,14 +98,25 @@ class Registry:
         return ProtectedTable(logical, self.live.get(logical, logical), "/p", pointer_exists=False)
 
 
-def follow(store: Store, starter: Starter, tables: Tables, registry: Registry | None = None) -> Any:
+def follow(
+    store: Store,
+    starter: Starter,
+    tables: Tables,
+    registry: Registry | None = None,
+    *,
+    settings: Settings = SETTINGS,
+    after: timedelta = timedelta(minutes=30),
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+) -> Any:
+    """The follow-up run `after` the rehearsals' tick."""
     return follow_up(
-        SETTINGS,
+        settings,
         store=store,
         starter=starter,
         tables=tables,
         registry=registry or Registry(),  # type: ignore[arg-type]
-        now=NOW + timedelta(minutes=30),
+        now=NOW + after,
+        max_concurrent=max_concurrent,
     )
 
 
@@ -193,27 +205,11 @@ def test_rehearsals_stay_within_their_share_and_wait_for_an_operator_restore() -
         starter.states[f"arn:exec:{name}"] = ExecutionState("SUCCEEDED", NOW, NOW + timedelta(minutes=20))
     starter.operator = ("restore-20261201T0500Z",)
     tables = Tables({})
-    later = follow_up(
-        settings,
-        store=store,
-        starter=starter,
-        tables=tables,
-        registry=Registry(),
-        now=NOW + timedelta(minutes=30),  # type: ignore[arg-type]
-        max_concurrent=5,
-    )
+    later = follow(store, starter, tables, settings=settings, max_concurrent=5)
     assert len(later.finished) == 5 and later.started == [] and len(later.queued) == 7
     # the operator's restore is done: the queue moves on, five at a time
     starter.operator = ()
-    later = follow_up(
-        settings,
-        store=store,
-        starter=starter,
-        tables=tables,
-        registry=Registry(),
-        now=NOW + timedelta(minutes=45),  # type: ignore[arg-type]
-        max_concurrent=5,
-    )
+    later = follow(store, starter, tables, settings=settings, after=timedelta(minutes=45), max_concurrent=5)
     assert len(later.started) == 5 and len(later.queued) == 2
 
 
@@ -223,12 +219,5 @@ def test_a_rehearsal_queued_past_the_limit_is_given_up_not_started() -> None:
     run = start_rehearsals(TICK, SETTINGS, store, starter, NOW)  # type: ignore[arg-type]
     assert run.started == [] and run.queued == ["customers", "orders"]
     starter.operator = ()
-    late = follow_up(
-        SETTINGS,
-        store=store,
-        starter=starter,
-        tables=Tables({}),
-        registry=Registry(),
-        now=NOW + timedelta(days=8),  # type: ignore[arg-type]
-    )
+    late = follow(store, starter, Tables({}), after=timedelta(days=8))
     assert late.started == [] and {f["status"] for f in late.finished} == {"FAILED"}

@@ -9,11 +9,12 @@ table). Only the restore cutover writes these parameters.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dynamodb_dr.core import paths
-from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code
+from dynamodb_dr.core.aws import AwsClients, aws_errors, error_code, warm_clients
 from dynamodb_dr.core.config import LOGICAL_NAME_PATTERN, Settings
 from dynamodb_dr.core.errors import TableNotProtected
 
@@ -133,3 +134,13 @@ def with_fleet[S: Settings](settings: S, clients: AwsClients, *, max_age_seconds
     if not extra:
         return settings
     return settings.model_copy(update={"protected_tables": settings.protected_tables + extra})
+
+
+def fleet_settings[S: Settings](
+    settings_type: type[S], environ: Mapping[str, str], *, max_age_seconds: float = 0
+) -> tuple[S, AwsClients]:
+    """A handler's settings read from `environ`, with the fleet added (`with_fleet`), and its warm
+    clients."""
+    settings = settings_type.from_env(environ)
+    clients = warm_clients(environ)
+    return with_fleet(settings, clients, max_age_seconds=max_age_seconds), clients

@@ -92,23 +92,15 @@ def _follow_live_table(
             changed = True
     base = deps.store.get(logical, head.base_sk) if head.next_from and head.base_sk else None
     if head.next_from and base is not None and base.physical_table != live:
-        deps.store.record_gap(
-            GapRecord(
-                logical_name=logical,
-                tick=tick.tick_id,
-                gap_from=head.next_from,
-                gap_to=full_time,
-                reason=f"live table changed from {base.physical_table} to {live} (restore cutover "
-                f"or rollback): the chain restarts with a FULL export of {live}",
-                healed_by=record_sk(full_time, "FULL"),
-            )
-        )
-        deps.store.update_head(
+        _restart_chain(
             logical,
+            tick,
+            deps,
+            gap_from=head.next_from,
+            full_time=full_time,
+            reason=f"live table changed from {base.physical_table} to {live} (restore cutover "
+            f"or rollback): the chain restarts with a FULL export of {live}",
             remove=("next_from", "base_sk"),
-            count_gap=True,
-            condition="#next_from = :c_from",
-            condition_values={":c_from": head.next_from.isoformat()},
         )
         result.gap = changed = True
     return deps.store.head(logical) if changed else head
@@ -128,26 +120,49 @@ def _heal_gap(
     if not (head.next_from and earliest and head.next_from < earliest):
         return head
     logical = result.logical_name
+    _restart_chain(
+        logical,
+        tick,
+        deps,
+        gap_from=head.next_from,
+        full_time=full_time,
+        reason=f"chain resumes at {head.next_from.isoformat()}, before the earliest "
+        f"restorable time {earliest.isoformat()} (PITR window slid or PITR was off)",
+        remove=("next_from",),
+    )
+    result.gap = True
+    return deps.store.head(logical)
+
+
+def _restart_chain(
+    logical: str,
+    tick: ExportTick,
+    deps: ExportDependencies,
+    *,
+    gap_from: datetime,
+    full_time: datetime,
+    reason: str,
+    remove: tuple[str, ...],
+) -> None:
+    """Record the gap from `gap_from` to the base FULL export at `full_time` that heals it, and
+    drop the head's resume point (`remove`, if it still is `gap_from`) so that FULL is planned."""
     deps.store.record_gap(
         GapRecord(
             logical_name=logical,
             tick=tick.tick_id,
-            gap_from=head.next_from,
+            gap_from=gap_from,
             gap_to=full_time,
-            reason=f"chain resumes at {head.next_from.isoformat()}, before the earliest "
-            f"restorable time {earliest.isoformat()} (PITR window slid or PITR was off)",
+            reason=reason,
             healed_by=record_sk(full_time, "FULL"),
         )
     )
     deps.store.update_head(
         logical,
-        remove=("next_from",),
+        remove=remove,
         count_gap=True,
         condition="#next_from = :c_from",
-        condition_values={":c_from": head.next_from.isoformat()},
+        condition_values={":c_from": gap_from.isoformat()},
     )
-    result.gap = True
-    return deps.store.head(logical)
 
 
 def _plan_incremental(

@@ -9,7 +9,7 @@ writer makes just before each batch of writes (which compares the whole item).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,23 +41,33 @@ def guard_condition(
         return Condition("attribute_not_exists(#k0)", {"#k0": key_names[0]})
     condition = Condition("attribute_exists(#k0)", {"#k0": key_names[0]})
     clauses = [condition.expression]
-    length = len(clauses[0])
-    for index, name in enumerate(sorted(n for n in guard if n not in key_names)):
-        clause = f"#a{index} = :v{index}"
-        if length + len(clause) + 5 > EXPRESSION_BUDGET:
-            condition.covered = False
-            break
-        clauses.append(clause)
-        length += len(clause) + 5
-        condition.names[f"#a{index}"] = name
-        condition.values[f":v{index}"] = guard[name]
-    for index, name in enumerate(sorted(set(absent) - set(guard) - set(key_names))):
-        clause = f"attribute_not_exists(#x{index})"
-        if length + len(clause) + 5 > EXPRESSION_BUDGET:
-            condition.covered = False
-            break
-        clauses.append(clause)
-        length += len(clause) + 5
-        condition.names[f"#x{index}"] = name
+    compared = sorted(n for n in guard if n not in key_names)
+    _add_within_budget(
+        condition,
+        clauses,
+        ((f"#a{i} = :v{i}", {f"#a{i}": name}, {f":v{i}": guard[name]}) for i, name in enumerate(compared)),
+    )
+    missing = sorted(set(absent) - set(guard) - set(key_names))
+    _add_within_budget(
+        condition,
+        clauses,
+        ((f"attribute_not_exists(#x{i})", {f"#x{i}": name}, {}) for i, name in enumerate(missing)),
+    )
     condition.expression = " AND ".join(clauses)
     return condition
+
+
+def _add_within_budget(
+    condition: Condition, clauses: list[str], candidates: Iterable[tuple[str, dict[str, str], dict[str, Any]]]
+) -> None:
+    """Append each (clause, names, values) while the joined expression stays within the budget; the
+    first that does not fit ends this group (a later, shorter group may still fit)."""
+    length = len(" AND ".join(clauses))
+    for clause, names, values in candidates:
+        if length + len(clause) + 5 > EXPRESSION_BUDGET:  # 5: " AND "
+            condition.covered = False
+            return
+        clauses.append(clause)
+        length += len(clause) + 5
+        condition.names.update(names)
+        condition.values.update(values)
