@@ -11,20 +11,20 @@ archiver mapping reads the stream they will arrive, and the erase waits to purge
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from dynamodb_dr.cdc.erased import ArchiveKeys, erased_between
 from dynamodb_dr.cdc.model import key_id_of
+from dynamodb_dr.cdc.stream_scan import scan_stream
 from dynamodb_dr.core.aws import aws_errors
 
 if TYPE_CHECKING:
     from types_boto3_dynamodbstreams import DynamoDBStreamsClient
     from types_boto3_lambda import LambdaClient
 
-EMPTY_PAGES_AT_TIP = 3  # an open shard answers empty pages at its tip
 ACTIVE_MAPPING = ("Enabled", "Enabling", "Creating", "Updating")
 
 
@@ -49,51 +49,9 @@ class ErasedKeyRecords:
 
     def find(self, stream_arn: str, key_ids: set[str], limit: int) -> tuple[list[StreamChange], bool]:
         """The keys' records, and True when `limit` records were read before the end."""
-        found: list[StreamChange] = []
-        read = 0
-        for shard in self._shards(stream_arn):
-            for change, seen in self._shard(stream_arn, shard, limit - read):
-                read = max(read, seen)
-                if change.key_id in key_ids:
-                    found.append(change)
-            if read >= limit:
-                return found, True
-        return found, False
-
-    def _shards(self, stream_arn: str) -> Iterator[str]:
-        request: dict[str, Any] = {"StreamArn": stream_arn}
-        while True:  # hand loop: dynamodbstreams has no DescribeStream paginator
-            with aws_errors():
-                described = self._streams.describe_stream(**request)["StreamDescription"]
-            yield from (str(s["ShardId"]) for s in described.get("Shards", []))
-            last = described.get("LastEvaluatedShardId")
-            if not last:
-                return
-            request["ExclusiveStartShardId"] = last
-
-    def _shard(self, stream_arn: str, shard: str, limit: int) -> Iterator[tuple[StreamChange, int]]:
-        with aws_errors():
-            iterator = self._streams.get_shard_iterator(
-                StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-            ).get("ShardIterator")
-        empty, read = 0, 0
-        while iterator and read < limit and empty < EMPTY_PAGES_AT_TIP:  # hand loop: no paginator
-            with aws_errors():
-                page = self._streams.get_records(ShardIterator=iterator, Limit=min(1000, limit - read))
-            records = page.get("Records", [])
-            empty = 0 if records else empty + 1
-            for record in records:
-                data = record.get("dynamodb", {})
-                created = data.get("ApproximateCreationDateTime")
-                if not isinstance(created, datetime):
-                    created = datetime.fromtimestamp(float(created or 0), UTC)
-                read += 1
-                keys = data.get("Keys", {})
-                yield (
-                    StreamChange(str(data.get("SequenceNumber")), created.astimezone(UTC), key_id_of(keys)),
-                    read,
-                )
-            iterator = page.get("NextShardIterator")
+        records, truncated = scan_stream(self._streams, stream_arn, limit)
+        changes = (StreamChange(r.sequence, r.created, key_id_of(r.keys)) for r in records)
+        return [c for c in changes if c.key_id in key_ids], truncated
 
 
 def made_before_erasure(

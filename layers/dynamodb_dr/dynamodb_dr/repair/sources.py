@@ -4,12 +4,12 @@ the live table's own stream. None of them writes anything."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dynamodb_dr.cdc.model import parse_stream_arn
+from dynamodb_dr.cdc.stream_scan import StreamRecord, scan_stream
 from dynamodb_dr.core.aws import aws_errors
 from dynamodb_dr.core.errors import MalformedStreamRecord
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
 
 MAX_FAILURE_MESSAGES = 1000
-EMPTY_PAGES_AT_TIP = 3  # an open shard answers empty pages at its tip
 
 
 class ArchiveVersions:
@@ -102,12 +101,6 @@ def _time(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
-@dataclass(frozen=True)
-class StreamRecordRef:
-    sequence: str
-    created: datetime
-
-
 class StreamTail:
     """Reads a table's stream (every shard, from its trim horizon) to see which records exist.
 
@@ -117,43 +110,6 @@ class StreamTail:
     def __init__(self, streams: DynamoDBStreamsClient) -> None:
         self._streams = streams
 
-    def records(self, stream_arn: str, limit: int) -> tuple[list[StreamRecordRef], bool]:
+    def records(self, stream_arn: str, limit: int) -> tuple[list[StreamRecord], bool]:
         """The stream's records (sequence, stamp); True when `limit` stopped the read early."""
-        found: list[StreamRecordRef] = []
-        for shard in self._shards(stream_arn):
-            for record in self._shard(stream_arn, shard, limit - len(found)):
-                found.append(record)
-            if len(found) >= limit:
-                return found, True
-        return found, False
-
-    def _shards(self, stream_arn: str) -> Iterator[str]:
-        request: dict[str, Any] = {"StreamArn": stream_arn}
-        while True:  # hand loop: dynamodbstreams has no DescribeStream paginator
-            with aws_errors():
-                described = self._streams.describe_stream(**request)["StreamDescription"]
-            yield from (str(s["ShardId"]) for s in described.get("Shards", []))
-            last = described.get("LastEvaluatedShardId")
-            if not last:
-                return
-            request["ExclusiveStartShardId"] = last
-
-    def _shard(self, stream_arn: str, shard: str, limit: int) -> Iterator[StreamRecordRef]:
-        with aws_errors():
-            iterator = self._streams.get_shard_iterator(
-                StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-            ).get("ShardIterator")
-        empty, read = 0, 0
-        while iterator and read < limit and empty < EMPTY_PAGES_AT_TIP:
-            with aws_errors():
-                page = self._streams.get_records(ShardIterator=iterator, Limit=min(1000, limit - read))
-            records = page.get("Records", [])
-            empty = 0 if records else empty + 1
-            for record in records:
-                data = record.get("dynamodb", {})
-                created = data.get("ApproximateCreationDateTime")
-                if not isinstance(created, datetime):
-                    created = datetime.fromtimestamp(float(created or 0), UTC)
-                read += 1
-                yield StreamRecordRef(str(data.get("SequenceNumber")), created.astimezone(UTC))
-            iterator = page.get("NextShardIterator")
+        return scan_stream(self._streams, stream_arn, limit)
