@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +13,7 @@ from typing import Any
 from conftest import invoke
 
 from dynamodb_dr.exports.chain import ExportChainStore, ExportRecord
-from dynamodb_dr_local.drill.workload import customer, load_customers
+from dynamodb_dr_local.drill.workload import create_customers_table, customer, load_customers
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
 from dynamodb_dr_local.emulator.exports import ExportEmulation
 
@@ -126,3 +127,18 @@ class Simulation:
     @property
     def bucket(self) -> str:
         return self.stack.outputs["ArchiveBucketName"]
+
+
+@contextmanager
+def exported_history(stack_env: Any) -> Iterator[Simulation]:
+    """`customers` protected by a fresh stack, exported every 2 h up to 8 h with a snapshot of its
+    items at 6 h; `stack_env` (a pytest MonkeyPatch) points the CLI at the stack."""
+    with Emulator() as emulator, ExportEmulation() as exports:
+        create_customers_table(emulator.clients.client("dynamodb"), "customers")
+        stack = emulator.deploy(parameters={"ProtectedTables": "customers"})
+        protect(emulator, exports, "customers", items=20)
+        sim = Simulation(emulator, stack, rng=random.Random(5))
+        sim.hours(0, 8, step=2, snapshot=(6,))
+        sim.run("export-incremental", at(8))
+        stack_env.setenv("DYNAMODB_DR_STACK", stack.name)
+        yield sim

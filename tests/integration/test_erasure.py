@@ -4,14 +4,13 @@ restore and rebuild from S3, and its history leaves the CDC archive where Object
 from __future__ import annotations
 
 import json
-import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cdc_support import Cdc, create_target, items
-from export_support import Simulation, at, protect
+from export_support import at, exported_history
 from restore_support import archiving_stack, mark, run, scan
 
 from dynamodb_dr.cdc.erasure import Erasure, ErasureStore, apply_erasures
@@ -19,7 +18,6 @@ from dynamodb_dr.cdc.model import key_id_of, read_object
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import DeployedStack, Emulator
-from dynamodb_dr_local.emulator.exports import ExportEmulation
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
 pytestmark = pytest.mark.integration
@@ -240,14 +238,7 @@ def test_apply_erasures_deletes_only_keys_erased_after_the_data(emulator: Emulat
 def test_a_rebuild_from_s3_leaves_out_keys_erased_after_its_time(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with Emulator() as emulator, ExportEmulation() as exports:
-        create_customers_table(emulator.clients.client("dynamodb"), "customers")
-        stack = emulator.deploy(parameters={"ProtectedTables": "customers"})
-        protect(emulator, exports, "customers", items=20)
-        sim = Simulation(emulator, stack, rng=random.Random(5))
-        sim.hours(0, 8, step=2, snapshot=(6,))
-        sim.run("export-incremental", at(8))
-        monkeypatch.setenv("DYNAMODB_DR_STACK", stack.name)
+    with exported_history(monkeypatch) as sim:
         state = sim.snapshots[at(6)]
         victim = sorted(state)[0]
         assert erase({"customer_id": victim}) == 0

@@ -7,21 +7,18 @@ change was archived), the other keys are recovered, and the erased key comes bac
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from cdc_support import Cdc, allow_object_writes, create_target, items
 from conftest import invoke
-from export_support import Simulation, at, protect
+from export_support import at, exported_history
 from restore_support import deploy, live_table, make_table, run, scan
 
 from dynamodb_dr_local.cli import main
 from dynamodb_dr_local.drill.workload import create_customers_table
 from dynamodb_dr_local.emulator import Emulator
-from dynamodb_dr_local.emulator.exports import ExportEmulation
 from dynamodb_dr_local.emulator.streams import StreamReader, monotonic_stream_sequences
 
 pytestmark = pytest.mark.integration
@@ -61,14 +58,8 @@ def test_a_rebuild_reaches_its_time_when_the_change_that_proves_it_was_erased(
     """The exports reach 6 h; the archive holds a sign-up at 6 h 10 and the victim's change at
     6 h 30, the rebuild's time. The victim's change is what proves the archive got to 6 h 30: erased,
     it still does (recorded), so the rebuild neither stops short nor brings the victim back."""
-    with Emulator() as emulator, ExportEmulation() as exports:
-        create_customers_table(emulator.clients.client("dynamodb"), "customers")
-        stack = emulator.deploy(parameters={"ProtectedTables": "customers"})
-        protect(emulator, exports, "customers", items=20)
-        sim = Simulation(emulator, stack, rng=random.Random(5))
-        sim.hours(0, 8, step=2, snapshot=(6,))
-        sim.run("export-incremental", at(8))
-        monkeypatch.setenv("DYNAMODB_DR_STACK", stack.name)
+    with exported_history(monkeypatch) as sim:
+        emulator, stack = sim.emulator, sim.stack
         state = sim.snapshots[at(6)]
         victim = sorted(state)[0]
         when = at(6) + timedelta(minutes=30)
@@ -94,12 +85,6 @@ def test_a_rebuild_reaches_its_time_when_the_change_that_proves_it_was_erased(
         rebuilt = sim.scan("customers-s3-erased")
         assert victim not in rebuilt
         assert set(rebuilt) == set(state) - {victim} | {"late-signup"}
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
 
 
 @MODES
